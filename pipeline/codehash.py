@@ -1,0 +1,67 @@
+"""Hash of the project source a stage runs: its module and every project module it imports."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import importlib.util
+import inspect
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+PROJECT_PACKAGES = ("pipeline", "features", "models")
+
+
+def imported_modules(path: Path, module_name: str) -> set[str]:
+    """Project modules a source file imports (absolute and relative imports)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = module_name if path.name == "__init__.py" else module_name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = importlib.util.resolve_name("." * node.level + (node.module or ""), package) if node.level else node.module
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+    return {name for name in found if name.split(".")[0] in PROJECT_PACKAGES}
+
+
+def module_path(module_name: str) -> Path | None:
+    """The source file of a project module, or None for a name that is not a module."""
+    try:
+        spec = importlib.util.find_spec(module_name)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
+        return None
+    return Path(spec.origin)
+
+
+@lru_cache(maxsize=None)
+def source_closure(module_name: str) -> tuple[Path, ...]:
+    """Every project source file reachable from a module through imports, sorted."""
+    seen: dict[str, Path] = {}
+    pending = [module_name]
+    while pending:
+        name = pending.pop()
+        path = module_path(name)
+        if name in seen or path is None:
+            continue
+        seen[name] = path
+        pending.extend(imported_modules(path, name))
+        if "." in name:
+            pending.append(name.rpartition(".")[0])
+    return tuple(sorted(set(seen.values())))
+
+
+def code_hash(function: Callable) -> str:
+    """Hash of the source files behind a stage function (its module's import closure)."""
+    module = inspect.getmodule(function)
+    digest = hashlib.sha256()
+    root = Path(__file__).resolve().parents[1]
+    for path in source_closure(module.__name__):
+        digest.update(str(path.resolve().relative_to(root) if path.resolve().is_relative_to(root) else path.name).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()

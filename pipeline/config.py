@@ -1,0 +1,212 @@
+"""One typed config, a section per stage: defaults from TOML, a user TOML on top, then --set overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from features.families import FAMILY_NAMES
+from pipeline.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path(__file__).with_name("default_config.toml")
+MODEL_NAMES = ("lgbm",)
+
+
+def choice(default: Any, choices: tuple, **kwargs) -> Any:
+    """A field whose value must be one of ``choices`` (checked when the config is loaded)."""
+    return field(default=default, metadata={"choices": choices}, **kwargs)
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    """The built-in simulated sample of Dacon's schema."""
+
+    n_train: int = 30_000
+    n_test: int = 3_000
+    seed: int = 2020
+    min_rows_per_class: int = 4
+    confusion: float = 0.1
+    outlier_share: float = 0.001
+    duplicate_share: float = 0.0175
+
+
+@dataclass(frozen=True)
+class FeaturesConfig:
+    """Which feature families make up the feature table."""
+
+    families: tuple[str, ...] = choice(("raw", "fiber_id", "colours", "cross_family", "row_stats"), FAMILY_NAMES)
+
+
+@dataclass(frozen=True)
+class FoldsConfig:
+    """Stratified K-fold split shared by every model."""
+
+    n_splits: int = 5
+    seed: int = 42
+
+
+@dataclass(frozen=True)
+class LgbmConfig:
+    """LightGBM trainer: control keys here, every other key is a LightGBM parameter."""
+
+    num_boost_round: int = 3000
+    early_stopping_rounds: int = 100
+    early_stopping: str = choice("inner", ("inner", "valid_fold"))
+    inner_share: float = 0.1
+    params: dict = field(default_factory=dict)
+
+    OPEN_KEYS = "params"
+
+
+@dataclass(frozen=True)
+class BlendConfig:
+    """Blend of the models' OOF predictions; weights on the simplex minimise OOF log loss."""
+
+    models: tuple[str, ...] = choice(("lgbm",), MODEL_NAMES)
+
+
+@dataclass(frozen=True)
+class SubmissionConfig:
+    """Dacon submission: probabilities clipped to [clip, 1] and renormalised."""
+
+    clip: float = 1e-6
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole run's configuration; each stage receives only its own section."""
+
+    sample: SampleConfig = SampleConfig()
+    features: FeaturesConfig = FeaturesConfig()
+    folds: FoldsConfig = FoldsConfig()
+    lgbm: LgbmConfig = LgbmConfig()
+    blend: BlendConfig = BlendConfig()
+    submission: SubmissionConfig = SubmissionConfig()
+
+    def section(self, name: str) -> Any:
+        """The config section of one stage."""
+        return getattr(self, name)
+
+
+def section_fingerprint(section: Any) -> str:
+    """Canonical JSON of a config section (part of a cache key)."""
+    return json.dumps(dataclasses.asdict(section), sort_keys=True, default=list)
+
+
+def load_config(path: Path | None = None, overrides: list[str] = ()) -> Config:
+    """Defaults, then the user's TOML file, then ``section.key=value`` overrides."""
+    raw = _read_toml(DEFAULT_CONFIG_PATH)
+    if path is not None:
+        _merge(raw, _read_toml(Path(path)))
+    for item in overrides:
+        _merge(raw, parse_override(item))
+    return build_config(raw)
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: not valid TOML ({error})") from None
+
+
+def parse_override(item: str) -> dict:
+    """``lgbm.learning_rate=0.03`` -> ``{"lgbm": {"learning_rate": 0.03}}`` (values read as TOML)."""
+    key, sep, text = item.partition("=")
+    section, dot, name = key.strip().partition(".")
+    if not sep or not dot or not section or not name:
+        raise ConfigError(f"--set {item!r}: expected SECTION.KEY=VALUE, e.g. lgbm.learning_rate=0.03")
+    try:
+        value = tomllib.loads(f"v = {text.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = text.strip()
+    return {section: {name: value}}
+
+
+def _merge(base: dict, update: dict) -> None:
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+
+
+def build_config(raw: dict) -> Config:
+    """Check every key and type against the dataclasses and build the frozen config."""
+    sections = {f.name: f.type for f in dataclasses.fields(Config)}
+    hints = get_type_hints(Config)
+    built = {}
+    for name, values in raw.items():
+        if name not in sections:
+            raise ConfigError(_unknown("section", name, sections))
+        if not isinstance(values, dict):
+            raise ConfigError(f"config: [{name}] must be a table of keys, got {values!r}")
+        built[name] = _build_section(name, hints[name], values)
+    return Config(**built)
+
+
+def _build_section(name: str, cls: type, values: dict) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = get_type_hints(cls)
+    open_key = getattr(cls, "OPEN_KEYS", None)
+    kwargs: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    for key, value in values.items():
+        if key in fields and key != open_key:
+            kwargs[key] = _check_value(f"{name}.{key}", value, hints[key], fields[key].metadata.get("choices"))
+        elif open_key is not None:
+            extra.update(value if key == open_key and isinstance(value, dict) else {key: value})
+        else:
+            raise ConfigError(_unknown("key", f"{name}.{key}", [f"{name}.{k}" for k in fields]))
+    if open_key is not None:
+        kwargs[open_key] = _check_open_keys(name, extra)
+    return cls(**kwargs)
+
+
+def _check_value(key: str, value: Any, hint: Any, choices: tuple | None) -> Any:
+    expected = {int: (int,), float: (int, float), str: (str,), bool: (bool,)}.get(hint)
+    if expected is not None:
+        if isinstance(value, bool) and hint is not bool or not isinstance(value, expected):
+            raise ConfigError(f"config: {key} must be {hint.__name__}, got {value!r}")
+        value = float(value) if hint is float else value
+    elif getattr(hint, "__origin__", None) is tuple:
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"config: {key} must be a list of strings, got {value!r}")
+        value = tuple(value)
+    for item in value if isinstance(value, tuple) else (value,):
+        if choices is not None and item not in choices:
+            raise ConfigError(f"config: {key}: {item!r} is not one of {', '.join(map(repr, choices))}")
+    return value
+
+
+def _check_open_keys(section: str, params: dict) -> dict:
+    """Reject keys that the section's library does not know (LightGBM's parameter list)."""
+    known = _lightgbm_parameter_names() if section == "lgbm" else None
+    for key in params:
+        if known is not None and key not in known:
+            raise ConfigError(_unknown("LightGBM parameter", f"{section}.{key}", sorted(known)))
+    return dict(sorted(params.items()))
+
+
+def _lightgbm_parameter_names() -> set[str] | None:
+    try:
+        from lightgbm.basic import _ConfigAliases
+
+        aliases = _ConfigAliases._get_all_param_aliases()
+    except (ImportError, AttributeError):
+        return None
+    return set(aliases) | {alias for names in aliases.values() for alias in names}
+
+
+def _unknown(what: str, name: str, valid) -> str:
+    valid = list(valid)
+    close = difflib.get_close_matches(name, valid, n=3)
+    hint = f"did you mean {', '.join(close)}?" if close else f"valid: {', '.join(valid[:40])}"
+    return f"config: unknown {what} '{name}'; {hint}"

@@ -1,0 +1,59 @@
+import pytest
+
+from pipeline.config import load_config, parse_override
+from pipeline.errors import ConfigError
+
+
+def test_defaults_load_with_lightgbm_parameters_in_params():
+    config = load_config()
+    assert config.folds.n_splits == 5
+    assert config.lgbm.params["learning_rate"] == 0.05
+    assert "raw" in config.features.families
+
+
+def test_set_override_reads_values_as_toml():
+    config = load_config(overrides=["lgbm.learning_rate=0.03", "folds.n_splits=3", "features.families=['raw']"])
+    assert config.lgbm.params["learning_rate"] == 0.03
+    assert config.folds.n_splits == 3
+    assert config.features.families == ("raw",)
+
+
+def test_user_toml_file_overrides_defaults(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text("[lgbm]\nnum_leaves = 15\n[sample]\nn_train = 1000\n")
+    config = load_config(path)
+    assert config.lgbm.params["num_leaves"] == 15
+    assert config.sample.n_train == 1000
+    assert config.sample.n_test == load_config().sample.n_test
+
+
+@pytest.mark.parametrize(
+    "override, words",
+    [
+        ("folds.n_split=3", ["folds.n_split", "folds.n_splits"]),
+        ("fold.n_splits=3", ["fold", "folds"]),
+        ("lgbm.learnin_rate=0.1", ["lgbm.learnin_rate", "learning_rate"]),
+        ("folds.n_splits='five'", ["folds.n_splits", "int"]),
+        ("sample.confusion=true", ["sample.confusion", "float"]),
+        ("lgbm.early_stopping='sometimes'", ["'inner'", "'valid_fold'"]),
+        ("features.families=['raw','colors']", ["'colors'", "'colours'"]),
+        ("blend.models=['xgb']", ["'xgb'", "'lgbm'"]),
+    ],
+)
+def test_bad_keys_and_values_are_named_with_valid_choices(override, words):
+    with pytest.raises(ConfigError) as error:
+        load_config(overrides=[override])
+    message = str(error.value)
+    assert "\n" not in message
+    for word in words:
+        assert word in message
+
+
+def test_override_without_section_is_rejected():
+    with pytest.raises(ConfigError, match="SECTION.KEY=VALUE"):
+        parse_override("learning_rate=0.1")
+
+
+def test_missing_config_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "absent.toml")
