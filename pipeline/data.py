@@ -117,11 +117,11 @@ def class_order(sample: pd.DataFrame, file: str) -> tuple[str, ...]:
 
 def encode_labels(train: pd.DataFrame, classes: tuple[str, ...], file: str) -> pd.Series:
     """Class names to codes into ``classes``; an unknown label is named with its line."""
-    codes = pd.Categorical(train[TARGET_COLUMN].astype(str), categories=list(classes)).codes
-    if (codes < 0).any():
-        position = int(np.flatnonzero(codes < 0)[0])
+    codes = train[TARGET_COLUMN].map({name: code for code, name in enumerate(classes)})
+    if codes.isna().any():
+        position = int(np.flatnonzero(codes.isna().to_numpy())[0])
         raise DataError(file, f"label {train[TARGET_COLUMN].iloc[position]!r} is not one of the sample submission's classes", TARGET_COLUMN, line_of(position))
-    return pd.Series(codes.astype("int64"), index=train.index, name=TARGET_COLUMN)
+    return codes.astype("int64").rename(TARGET_COLUMN)
 
 
 def align_test(test: pd.DataFrame, sample_ids: pd.Index, test_file: str, sample_file: str) -> pd.DataFrame:
@@ -157,7 +157,7 @@ def dataset_from_frames(
     warn_on_fiber_range(test, test_file)
     labels = encode_labels(train, classes, train_file)
     if test_labels is not None:
-        test_labels = pd.Series(pd.Categorical(test_labels.loc[test.index], categories=list(classes)).codes, index=test.index)
+        test_labels = test_labels.loc[test.index].map({name: code for code, name in enumerate(classes)}).astype("int64")
     return Dataset(train=train[list(FEATURE_COLUMNS)], labels=labels, test=test, classes=classes, test_labels=test_labels)
 
 

@@ -1,0 +1,32 @@
+"""Python access for notebooks: any stage's artifact for a config, from the cache.
+
+    from pipeline.api import load_result
+    oof = load_result("lgbm").oof_proba      # DataFrame: index id, one column per class
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pipeline.cache import Cache
+from pipeline.config import load_config
+from pipeline.runner import Runner
+from pipeline.sources import choose_source
+
+
+def load_result(
+    stage: str = "lgbm",
+    *,
+    cache_dir: str | Path = ".cache",
+    config: str | Path | None = None,
+    overrides: tuple[str, ...] = (),
+    data_dir: str | Path | None = None,
+    quiet: bool = True,
+) -> Any:
+    """The artifact of ``stage`` (``lgbm``, ``blend``, ``folds``, ...) for the same config and data a
+    command line with these options would use; computed (and cached) if it is not cached yet."""
+    cfg = load_config(Path(config) if config else None, list(overrides))
+    source = choose_source(Path(data_dir) if data_dir else None, cfg.sample)
+    runner = Runner(cfg, source, Cache(Path(cache_dir)), **({"log": lambda message: None} if quiet else {}))
+    return runner.run(stage)

@@ -1,0 +1,107 @@
+"""End to end through the command line: submissions, OOF files, real test data, bad input."""
+
+import shutil
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.cli import main
+from testkit import SHARED_DACON, TINY
+
+
+def run_cli(tmp_path, *args):
+    sets = [item for override in TINY for item in ("--set", override)]
+    return main(["--quiet", "--cache-dir", str(tmp_path / "cache"), "--out-dir", str(tmp_path / "out"), *sets, *args])
+
+
+def run_folder(tmp_path):
+    folders = list((tmp_path / "out").iterdir())
+    assert len(folders) == 1
+    return folders[0]
+
+
+def test_all_on_given_files_writes_a_submission_in_the_sample_format(tmp_path, sample_dir, capsys):
+    assert run_cli(tmp_path, "--stage", "all", "--data-dir", str(sample_dir)) == 0
+    folder = run_folder(tmp_path)
+    submission = pd.read_csv(folder / "submission.csv")
+    sample = pd.read_csv(sample_dir / "sample_submission.csv")
+    assert list(submission.columns) == list(sample.columns)
+    assert submission["id"].tolist() == sample["id"].tolist()
+    assert np.allclose(submission.iloc[:, 1:].sum(axis=1), 1.0)
+    oof = pd.read_csv(folder / "oof_lgbm.csv", index_col="id")
+    assert list(oof.columns) == list(sample.columns[1:])
+    assert oof.index.tolist() == pd.read_csv(sample_dir / "train.csv")["id"].tolist()
+    out = capsys.readouterr().out
+    assert "Dacon's files" in out and "lgbm" in out and "submission:" in out
+
+
+def test_default_runs_on_the_built_in_sample_with_a_banner(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert run_cli(tmp_path, "--stage", "blend") == 0
+    out = capsys.readouterr().out
+    assert "BUILT-IN SIMULATED SAMPLE" in out
+    assert "OOF log loss" in out and "per fold mean ± std" in out
+
+
+def test_second_blend_after_all_comes_from_the_cache(tmp_path, capsys):
+    assert run_cli(tmp_path, "--stage", "all") == 0
+    capsys.readouterr()
+    start = time.perf_counter()
+    assert run_cli(tmp_path, "--stage", "blend") == 0
+    assert time.perf_counter() - start < 5
+    table = capsys.readouterr().out
+    assert "blend" in table and "yes" in table and " no " not in table
+
+
+def test_write_sample_writes_dacon_files(tmp_path):
+    assert run_cli(tmp_path, "--write-sample", str(tmp_path / "written")) == 0
+    assert sorted(p.name for p in (tmp_path / "written").iterdir()) == ["sample_submission.csv", "test.csv", "train.csv"]
+
+
+@pytest.mark.skipif(not (SHARED_DACON / "test.csv").exists(), reason="needs ../shared/data/dacon")
+def test_real_test_features_with_a_simulated_train(tmp_path):
+    data_dir = tmp_path / "mixed"
+    assert run_cli(tmp_path, "--write-sample", str(data_dir)) == 0
+    for name in ("test.csv", "sample_submission.csv"):
+        shutil.copy(SHARED_DACON / name, data_dir / name)
+    assert run_cli(tmp_path, "--stage", "all", "--data-dir", str(data_dir)) == 0
+    submission = pd.read_csv(run_folder(tmp_path) / "submission.csv")
+    real = pd.read_csv(SHARED_DACON / "sample_submission.csv")
+    assert list(submission.columns) == list(real.columns)
+    assert submission["id"].tolist() == real["id"].tolist()
+    assert np.isfinite(submission.iloc[:, 1:].to_numpy()).all()
+
+
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, sample_dir, capsys):
+    frame = pd.read_csv(sample_dir / "train.csv")
+    frame["psfMag_r"] = frame["psfMag_r"].astype(object)
+    frame.loc[3, "psfMag_r"] = "n/a"
+    frame.to_csv(sample_dir / "train.csv", index=False)
+    assert run_cli(tmp_path, "--stage", "all", "--data-dir", str(sample_dir)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: ") and "train.csv" in err[-1] and "psfMag_r" in err[-1] and "line 5" in err[-1]
+    assert not (tmp_path / "out").exists() and not (tmp_path / "cache").exists()
+
+
+def test_bad_config_exits_2(tmp_path, capsys):
+    assert run_cli(tmp_path, "--set", "lgbm.num_leavs=3") == 2
+    assert "num_leaves" in capsys.readouterr().err
+
+
+def test_partial_data_folder_is_an_error_not_a_silent_fallback(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "train.csv").write_text("id\n1\n")
+    assert run_cli(tmp_path, "--stage", "folds") == 2
+    assert "test.csv" in capsys.readouterr().err
+
+
+def test_load_result_returns_the_cached_oof(tmp_path, monkeypatch):
+    from pipeline.api import load_result
+
+    monkeypatch.chdir(tmp_path)
+    assert run_cli(tmp_path, "--stage", "lgbm") == 0
+    result = load_result("lgbm", cache_dir=tmp_path / "cache", overrides=TINY)
+    assert result.oof_proba.index.name == "id" and result.oof_proba.shape[1] == 19
