@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from features.families import FAMILIES
-from pipeline.config import FeaturesConfig
-from pipeline.data import Dataset
+
+if TYPE_CHECKING:
+    from pipeline.config import FeaturesConfig
+    from pipeline.data import Dataset
 
 
 @dataclass(frozen=True)
@@ -34,4 +37,6 @@ def feature_frame(frame: pd.DataFrame, families: tuple[str, ...]) -> pd.DataFram
 
 def build_features(data: Dataset, cfg: FeaturesConfig) -> FeatureTable:
     """Feature table of the configured families (row-wise, so nothing is fitted)."""
-    return FeatureTable(train=feature_frame(data.train, cfg.families), test=feature_frame(data.test, cfg.families))
+    return FeatureTable(
+        train=feature_frame(data.train, cfg.families), test=feature_frame(data.test, cfg.families)
+    )

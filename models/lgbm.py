@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import lightgbm as lgb
 import numpy as np
 
-from features.table import FeatureTable
-from pipeline.config import LgbmConfig
 from pipeline.cv import ModelResult, StoppingPlan, cross_validate
-from pipeline.data import Dataset
-from pipeline.folds import Folds
+
+if TYPE_CHECKING:
+    from features.table import FeatureTable
+    from pipeline.config import LgbmConfig
+    from pipeline.data import Dataset
+    from pipeline.folds import Folds
 
 
 class LgbmFoldModel:
@@ -21,13 +25,17 @@ class LgbmFoldModel:
         self.early_stopping_rounds = early_stopping_rounds
         self.booster: lgb.Booster | None = None
 
-    def fit(self, x_fit: np.ndarray, y_fit: np.ndarray, x_stop: np.ndarray | None, y_stop: np.ndarray | None) -> None:
+    def fit(
+        self, x_fit: np.ndarray, y_fit: np.ndarray, x_stop: np.ndarray | None, y_stop: np.ndarray | None
+    ) -> None:
         train_set = lgb.Dataset(x_fit, y_fit, free_raw_data=True)
         valid_sets, callbacks = [], []
         if self.early_stopping_rounds > 0 and x_stop is not None and len(x_stop):
             valid_sets = [lgb.Dataset(x_stop, y_stop, reference=train_set)]
             callbacks = [lgb.early_stopping(self.early_stopping_rounds, verbose=False)]
-        self.booster = lgb.train(self.params, train_set, self.num_boost_round, valid_sets=valid_sets, callbacks=callbacks)
+        self.booster = lgb.train(
+            self.params, train_set, self.num_boost_round, valid_sets=valid_sets, callbacks=callbacks
+        )
 
     @property
     def best_iteration(self) -> int:
@@ -47,7 +55,9 @@ def train_lgbm(data: Dataset, features: FeatureTable, folds: Folds, cfg: LgbmCon
     models: list[LgbmFoldModel] = []
 
     def make_model(fold: int) -> LgbmFoldModel:
-        models.append(LgbmFoldModel(lgbm_params(cfg, data.n_classes), cfg.num_boost_round, cfg.early_stopping_rounds))
+        models.append(
+            LgbmFoldModel(lgbm_params(cfg, data.n_classes), cfg.num_boost_round, cfg.early_stopping_rounds)
+        )
         return models[-1]
 
     plan = StoppingPlan(cfg.early_stopping, cfg.inner_share, seed=int(cfg.params.get("seed", 0)))

@@ -1,7 +1,7 @@
 """Python access for notebooks: any stage's artifact for a config, from the cache.
 
-    from pipeline.api import load_result
-    oof = load_result("lgbm").oof_proba      # DataFrame: index id, one column per class
+from pipeline.api import load_result
+oof = load_result("lgbm").oof_proba      # DataFrame: index id, one column per class
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 from pipeline.cache import Cache
 from pipeline.config import load_config
-from pipeline.runner import Runner
+from pipeline.runner import Runner, silent, stderr_log
 from pipeline.sources import choose_source
 
 
@@ -28,5 +28,5 @@ def load_result(
     command line with these options would use; computed (and cached) if it is not cached yet."""
     cfg = load_config(Path(config) if config else None, list(overrides))
     source = choose_source(Path(data_dir) if data_dir else None, cfg.sample)
-    runner = Runner(cfg, source, Cache(Path(cache_dir)), **({"log": lambda message: None} if quiet else {}))
+    runner = Runner(cfg, source, Cache(Path(cache_dir)), log=silent if quiet else stderr_log)
     return runner.run(stage)

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 from scipy.optimize import minimize
 
-from pipeline.config import BlendConfig
 from pipeline.cv import ModelResult
-from pipeline.data import Dataset
-from pipeline.folds import Folds
 from pipeline.metrics import multiclass_log_loss, per_fold_log_loss
+
+if TYPE_CHECKING:
+    from pipeline.config import BlendConfig
+    from pipeline.data import Dataset
+    from pipeline.folds import Folds
 
 
 def check_same_folds(models: tuple[ModelResult, ...], folds: Folds) -> None:
     """The blend never mixes predictions made on different splits."""
     for model in models:
         if model.folds_signature != folds.signature:
-            raise ValueError(f"model '{model.name}' was trained on other folds than the blend's ({model.folds_signature} != {folds.signature})")
+            raise ValueError(
+                f"model '{model.name}' was trained on other folds than the blend's "
+                f"({model.folds_signature} != {folds.signature})"
+            )
 
 
 def fit_simplex_weights(oof_probas: list[np.ndarray], labels: np.ndarray) -> np.ndarray:

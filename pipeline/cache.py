@@ -62,7 +62,9 @@ class Cache:
         try:
             return self._load_checked(stage, key, meta), meta
         except CorruptEntry as problem:
-            warnings.warn(f"cache entry {self.entry(stage, key)} is corrupt ({problem}); recomputing", stacklevel=2)
+            warnings.warn(
+                f"cache entry {self.entry(stage, key)} is corrupt ({problem}); recomputing", stacklevel=2
+            )
             shutil.rmtree(self.entry(stage, key), ignore_errors=True)
             return None
 

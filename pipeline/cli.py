@@ -17,24 +17,53 @@ from pipeline.metrics import multiclass_log_loss
 from pipeline.outputs import write_run_folder
 from pipeline.progress import set_quiet
 from pipeline.report import summary_table
-from pipeline.runner import Runner, library_versions
+from pipeline.runner import Runner, library_versions, silent, stderr_log
 from pipeline.sources import FileSource, SampleSource, choose_source
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python pipeline/run.py",
-        description="Dacon celestial-type classification: features -> folds -> models -> blend -> submission.",
+        description="Dacon celestial-type classification: features, folds, models, blend, submission.",
     )
-    parser.add_argument("--stage", choices=list(TARGETS), default="all", help="what to run (with what it needs); default: all")
-    parser.add_argument("--data-dir", type=Path, help="folder with Dacon's train.csv, test.csv, sample_submission.csv (default: ./data/ if present, else the built-in sample)")
-    parser.add_argument("--config", type=Path, help="TOML file overriding the defaults (pipeline/default_config.toml)")
-    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override one config value, e.g. lgbm.learning_rate=0.03 (repeatable)")
-    parser.add_argument("--cache-dir", type=Path, default=Path(".cache"), help="artifact cache (default: .cache/)")
-    parser.add_argument("--out-dir", type=Path, default=Path("submissions"), help="where run folders are written (default: submissions/)")
-    parser.add_argument("--force", action="store_true", help="recompute the chosen stage (with all: every stage)")
+    parser.add_argument(
+        "--stage", choices=list(TARGETS), default="all", help="what to run (with what it needs); default: all"
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="folder with Dacon's train.csv, test.csv, sample_submission.csv "
+        "(default: ./data/ if present, else the built-in sample)",
+    )
+    parser.add_argument(
+        "--config", type=Path, help="TOML file overriding the defaults (pipeline/default_config.toml)"
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override one config value, e.g. lgbm.learning_rate=0.03 (repeatable)",
+    )
+    parser.add_argument(
+        "--cache-dir", type=Path, default=Path(".cache"), help="artifact cache (default: .cache/)"
+    )
+    parser.add_argument(
+        "--out-dir",
+        type=Path,
+        default=Path("submissions"),
+        help="where run folders are written (default: submissions/)",
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="recompute the chosen stage (with all: every stage)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars or stage log")
-    parser.add_argument("--write-sample", type=Path, metavar="DIR", help="write the built-in sample as Dacon's three CSV files to DIR and exit")
+    parser.add_argument(
+        "--write-sample",
+        type=Path,
+        metavar="DIR",
+        help="write the built-in sample as Dacon's three CSV files to DIR and exit",
+    )
     return parser.parse_args(argv)
 
 
@@ -75,7 +104,6 @@ def write_outputs(runner: Runner, out_dir: Path) -> tuple[Path, list[tuple[str, 
 
 def execute(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.set)
-    log = (lambda message: None) if args.quiet else None
     set_quiet(args.quiet)
     if args.write_sample is not None:
         paths = SampleSource(config.sample).write(args.write_sample)
@@ -84,8 +112,8 @@ def execute(args: argparse.Namespace) -> int:
     source = choose_source(args.data_dir, config.sample)
     print(source.banner(), flush=True)
     target = TARGETS[args.stage]
-    runner_args = {"log": log} if log else {}
-    runner = Runner(config, source, Cache(args.cache_dir), force=_forced(args, target, config), **runner_args)
+    log = silent if args.quiet else stderr_log
+    runner = Runner(config, source, Cache(args.cache_dir), force=_forced(args, target, config), log=log)
     if isinstance(source, FileSource):
         runner.artifact("data")  # validate the files before any stage runs
     start = time.perf_counter()

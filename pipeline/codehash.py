@@ -13,16 +13,40 @@ from typing import Callable
 PROJECT_PACKAGES = ("pipeline", "features", "models")
 
 
+def is_type_checking_block(node: ast.AST) -> bool:
+    """``if TYPE_CHECKING:``: imports there serve annotations only and never run."""
+    test = getattr(node, "test", None)
+    return isinstance(node, ast.If) and (
+        isinstance(test, ast.Name)
+        and test.id == "TYPE_CHECKING"
+        or isinstance(test, ast.Attribute)
+        and test.attr == "TYPE_CHECKING"
+    )
+
+
+def runtime_nodes(tree: ast.AST):
+    """Every node of a module except those inside ``if TYPE_CHECKING:`` blocks."""
+    pending = [tree]
+    while pending:
+        node = pending.pop()
+        yield node
+        pending.extend(child for child in ast.iter_child_nodes(node) if not is_type_checking_block(child))
+
+
 def imported_modules(path: Path, module_name: str) -> set[str]:
-    """Project modules a source file imports (absolute and relative imports)."""
+    """Project modules a source file imports at run time (absolute and relative imports)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     package = module_name if path.name == "__init__.py" else module_name.rpartition(".")[0]
     found = set()
-    for node in ast.walk(tree):
+    for node in runtime_nodes(tree):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
-            base = importlib.util.resolve_name("." * node.level + (node.module or ""), package) if node.level else node.module
+            base = (
+                importlib.util.resolve_name("." * node.level + (node.module or ""), package)
+                if node.level
+                else node.module
+            )
             found.add(base)
             found.update(f"{base}.{alias.name}" for alias in node.names)
     return {name for name in found if name.split(".")[0] in PROJECT_PACKAGES}
@@ -62,6 +86,10 @@ def code_hash(function: Callable) -> str:
     digest = hashlib.sha256()
     root = Path(__file__).resolve().parents[1]
     for path in source_closure(module.__name__):
-        digest.update(str(path.resolve().relative_to(root) if path.resolve().is_relative_to(root) else path.name).encode())
+        digest.update(
+            str(
+                path.resolve().relative_to(root) if path.resolve().is_relative_to(root) else path.name
+            ).encode()
+        )
         digest.update(path.read_bytes())
     return digest.hexdigest()

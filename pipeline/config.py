@@ -39,7 +39,9 @@ class SampleConfig:
 class FeaturesConfig:
     """Which feature families make up the feature table."""
 
-    families: tuple[str, ...] = choice(("raw", "fiber_id", "colours", "cross_family", "row_stats"), FAMILY_NAMES)
+    families: tuple[str, ...] = choice(
+        ("raw", "fiber_id", "colours", "cross_family", "row_stats"), FAMILY_NAMES
+    )
 
 
 @dataclass(frozen=True)
@@ -160,7 +162,9 @@ def _build_section(name: str, cls: type, values: dict) -> Any:
     extra: dict[str, Any] = {}
     for key, value in values.items():
         if key in fields and key != open_key:
-            kwargs[key] = _check_value(f"{name}.{key}", value, hints[key], fields[key].metadata.get("choices"))
+            kwargs[key] = _check_value(
+                f"{name}.{key}", value, hints[key], fields[key].metadata.get("choices")
+            )
         elif open_key is not None:
             extra.update(value if key == open_key and isinstance(value, dict) else {key: value})
         else:

@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
 import numpy as np
 import pandas as pd
 
-from pipeline.data import Dataset
-from pipeline.folds import Folds
 from pipeline.metrics import multiclass_log_loss
 from pipeline.progress import progress
+
+if TYPE_CHECKING:
+    from pipeline.data import Dataset
+    from pipeline.folds import Folds
 
 
 class FoldModel(Protocol):
     """What the CV loop needs of a model: fit (with rows to stop early on) and class probabilities."""
 
-    def fit(self, x_fit: np.ndarray, y_fit: np.ndarray, x_stop: np.ndarray | None, y_stop: np.ndarray | None) -> None: ...
+    def fit(
+        self, x_fit: np.ndarray, y_fit: np.ndarray, x_stop: np.ndarray | None, y_stop: np.ndarray | None
+    ) -> None: ...
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray: ...
 
@@ -58,7 +62,15 @@ def inner_split(labels: np.ndarray, share: float, seed: int) -> tuple[np.ndarray
     return np.setdiff1d(np.arange(len(labels)), stop_rows), stop_rows
 
 
-def fit_fold(model: FoldModel, x: np.ndarray, y: np.ndarray, train: np.ndarray, valid: np.ndarray, plan: StoppingPlan, fold: int) -> None:
+def fit_fold(
+    model: FoldModel,
+    x: np.ndarray,
+    y: np.ndarray,
+    train: np.ndarray,
+    valid: np.ndarray,
+    plan: StoppingPlan,
+    fold: int,
+) -> None:
     """Fit on the fold's training rows, stopping early on the rows the plan names."""
     if plan.mode == "valid_fold":
         model.fit(x[train], y[train], x[valid], y[valid])
@@ -67,10 +79,21 @@ def fit_fold(model: FoldModel, x: np.ndarray, y: np.ndarray, train: np.ndarray, 
     model.fit(x[train[fit]], y[train[fit]], x[train[stop]], y[train[stop]])
 
 
-def cross_validate(name: str, make_model: Callable[[int], FoldModel], x_train: pd.DataFrame, x_test: pd.DataFrame, data: Dataset, folds: Folds, plan: StoppingPlan) -> ModelResult:
+def cross_validate(
+    name: str,
+    make_model: Callable[[int], FoldModel],
+    x_train: pd.DataFrame,
+    x_test: pd.DataFrame,
+    data: Dataset,
+    folds: Folds,
+    plan: StoppingPlan,
+) -> ModelResult:
     """Train one model per fold on shared folds; OOF for every train row, test averaged over folds."""
     x, x_test_values = x_train.to_numpy(np.float32), x_test.to_numpy(np.float32)
-    y, fold_of_row = data.labels.loc[x_train.index].to_numpy(), folds.fold_of_row.loc[x_train.index].to_numpy()
+    y, fold_of_row = (
+        data.labels.loc[x_train.index].to_numpy(),
+        folds.fold_of_row.loc[x_train.index].to_numpy(),
+    )
     oof = np.zeros((len(x), data.n_classes))
     test = np.zeros((len(x_test_values), data.n_classes))
     scores, seconds = [], []

@@ -64,7 +64,12 @@ def check_columns(frame: pd.DataFrame, required: tuple[str, ...], file: str) -> 
     """Required columns present (first missing one named); unknown ones dropped with a warning."""
     for column in required:
         if column not in frame.columns:
-            raise DataError(file, f"missing column (found: {', '.join(map(str, frame.columns[:8]))}, ...)", column, HEADER_LINE)
+            raise DataError(
+                file,
+                f"missing column (found: {', '.join(map(str, frame.columns[:8]))}, ...)",
+                column,
+                HEADER_LINE,
+            )
     extra = [c for c in frame.columns if c not in required]
     if extra:
         warnings.warn(f"{file}: ignoring unknown column(s) {', '.join(map(str, extra))}", stacklevel=2)
@@ -79,11 +84,15 @@ def check_numeric(frame: pd.DataFrame, columns: tuple[str, ...], file: str) -> p
         bad = values.isna() & frame[column].notna()
         if bad.any():
             position = int(np.flatnonzero(bad.to_numpy())[0])
-            raise DataError(file, f"not a number: {frame[column].iloc[position]!r}", column, line_of(position))
+            raise DataError(
+                file, f"not a number: {frame[column].iloc[position]!r}", column, line_of(position)
+            )
         finite = np.isfinite(values.to_numpy(dtype="float64"))
         if not finite.all():
             position = int(np.flatnonzero(~finite)[0])
-            raise DataError(file, f"missing or infinite value: {values.iloc[position]!r}", column, line_of(position))
+            raise DataError(
+                file, f"missing or infinite value: {values.iloc[position]!r}", column, line_of(position)
+            )
         out[column] = values.astype("float64")
     return out
 
@@ -104,14 +113,24 @@ def check_ids(frame: pd.DataFrame, file: str) -> pd.DataFrame:
 def class_order(sample: pd.DataFrame, file: str) -> tuple[str, ...]:
     """The 19 class columns of the sample submission, in its order."""
     if sample.columns[0] != ID_COLUMN:
-        raise DataError(file, f"first column must be '{ID_COLUMN}', found '{sample.columns[0]}'", sample.columns[0], HEADER_LINE)
+        raise DataError(
+            file,
+            f"first column must be '{ID_COLUMN}', found '{sample.columns[0]}'",
+            sample.columns[0],
+            HEADER_LINE,
+        )
     classes = tuple(str(c) for c in sample.columns[1:])
     unknown = [c for c in classes if c not in DACON_CLASSES]
     if unknown:
         raise DataError(file, "not one of Dacon's 19 classes", unknown[0], HEADER_LINE)
     missing = sorted(DACON_CLASSES - set(classes))
     if missing or len(classes) != len(DACON_CLASSES):
-        raise DataError(file, f"class columns must be Dacon's 19 classes once each (missing: {', '.join(missing) or 'none'})", None, HEADER_LINE)
+        raise DataError(
+            file,
+            f"class columns must be Dacon's 19 classes once each (missing: {', '.join(missing) or 'none'})",
+            None,
+            HEADER_LINE,
+        )
     return classes
 
 
@@ -120,7 +139,12 @@ def encode_labels(train: pd.DataFrame, classes: tuple[str, ...], file: str) -> p
     codes = train[TARGET_COLUMN].map({name: code for code, name in enumerate(classes)})
     if codes.isna().any():
         position = int(np.flatnonzero(codes.isna().to_numpy())[0])
-        raise DataError(file, f"label {train[TARGET_COLUMN].iloc[position]!r} is not one of the sample submission's classes", TARGET_COLUMN, line_of(position))
+        raise DataError(
+            file,
+            f"label {train[TARGET_COLUMN].iloc[position]!r} is not one of the sample submission's classes",
+            TARGET_COLUMN,
+            line_of(position),
+        )
     return codes.astype("int64").rename(TARGET_COLUMN)
 
 
@@ -129,7 +153,9 @@ def align_test(test: pd.DataFrame, sample_ids: pd.Index, test_file: str, sample_
     missing = sample_ids.difference(test.index)
     if len(missing):
         position = int(sample_ids.get_loc(missing[0]))
-        raise DataError(sample_file, f"id {missing[0]} has no row in {test_file}", ID_COLUMN, line_of(position))
+        raise DataError(
+            sample_file, f"id {missing[0]} has no row in {test_file}", ID_COLUMN, line_of(position)
+        )
     extra = test.index.difference(sample_ids)
     if len(extra):
         position = int(test.index.get_loc(extra[0]))
@@ -145,20 +171,33 @@ def warn_on_fiber_range(test: pd.DataFrame, file: str) -> None:
 
 
 def dataset_from_frames(
-    train: pd.DataFrame, test: pd.DataFrame, sample: pd.DataFrame, names: tuple[str, str, str], test_labels: pd.Series | None = None
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    sample: pd.DataFrame,
+    names: tuple[str, str, str],
+    test_labels: pd.Series | None = None,
 ) -> Dataset:
     """Validate Dacon-format frames and build the Dataset."""
     train_file, test_file, sample_file = names
     classes = class_order(sample, sample_file)
     sample_ids = check_ids(sample[[ID_COLUMN]], sample_file).index
-    train = check_ids(check_numeric(check_columns(train, TRAIN_COLUMNS, train_file), FEATURE_COLUMNS, train_file), train_file)
-    test = check_ids(check_numeric(check_columns(test, TEST_COLUMNS, test_file), FEATURE_COLUMNS, test_file), test_file)
+    train = check_ids(
+        check_numeric(check_columns(train, TRAIN_COLUMNS, train_file), FEATURE_COLUMNS, train_file),
+        train_file,
+    )
+    test = check_ids(
+        check_numeric(check_columns(test, TEST_COLUMNS, test_file), FEATURE_COLUMNS, test_file), test_file
+    )
     test = align_test(test, sample_ids, test_file, sample_file)
     warn_on_fiber_range(test, test_file)
     labels = encode_labels(train, classes, train_file)
     if test_labels is not None:
-        test_labels = test_labels.loc[test.index].map({name: code for code, name in enumerate(classes)}).astype("int64")
-    return Dataset(train=train[list(FEATURE_COLUMNS)], labels=labels, test=test, classes=classes, test_labels=test_labels)
+        test_labels = (
+            test_labels.loc[test.index].map({name: code for code, name in enumerate(classes)}).astype("int64")
+        )
+    return Dataset(
+        train=train[list(FEATURE_COLUMNS)], labels=labels, test=test, classes=classes, test_labels=test_labels
+    )
 
 
 def load_dataset(directory: Path) -> Dataset:

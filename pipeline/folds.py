@@ -5,14 +5,17 @@ from __future__ import annotations
 import hashlib
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold
 
-from pipeline.config import FoldsConfig
-from pipeline.data import Dataset
 from pipeline.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pipeline.config import FoldsConfig
+    from pipeline.data import Dataset
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,9 @@ class Folds:
 def make_folds(data: Dataset, cfg: FoldsConfig) -> Folds:
     """Stratified K-fold; a class with fewer rows than folds lands in as many folds as it has rows."""
     if not 2 <= cfg.n_splits <= len(data.labels):
-        raise ConfigError(f"config: folds.n_splits = {cfg.n_splits} must be between 2 and the {len(data.labels)} train rows")
+        raise ConfigError(
+            f"config: folds.n_splits = {cfg.n_splits} must be between 2 and the {len(data.labels)} train rows"
+        )
     splitter = StratifiedKFold(n_splits=cfg.n_splits, shuffle=True, random_state=cfg.seed)
     fold_of_row = np.full(len(data.labels), -1, dtype=np.int8)
     with warnings.catch_warnings():

@@ -20,15 +20,21 @@ def prediction_frame(proba: pd.DataFrame) -> pd.DataFrame:
     return proba.rename_axis("id")
 
 
-def write_run_folder(folder: Path, submission: pd.DataFrame, results: list[ModelResult], run_info: dict) -> Path:
+def write_run_folder(
+    folder: Path, submission: pd.DataFrame, results: list[ModelResult], run_info: dict
+) -> Path:
     """Write submission.csv, oof_<model>.csv, test_<model>.csv and run.json; the folder appears whole."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
         submission.to_csv(staging / "submission.csv", index=False)
         for result in results:
-            prediction_frame(result.oof_proba).to_csv(staging / f"oof_{result.name}.csv", float_format=FLOAT_FORMAT)
-            prediction_frame(result.test_proba).to_csv(staging / f"test_{result.name}.csv", float_format=FLOAT_FORMAT)
+            prediction_frame(result.oof_proba).to_csv(
+                staging / f"oof_{result.name}.csv", float_format=FLOAT_FORMAT
+            )
+            prediction_frame(result.test_proba).to_csv(
+                staging / f"test_{result.name}.csv", float_format=FLOAT_FORMAT
+            )
         (staging / "run.json").write_text(json.dumps(run_info, indent=2, default=str), encoding="utf-8")
         replace_folder(staging, folder)
     finally:

@@ -32,7 +32,18 @@ def summary_table(records: list[StageRecord], extra_rows: list[tuple[str, ...]] 
     header = ("stage", "OOF log loss", "per fold mean ± std", "seconds", "from cache")
     rows = [header]
     for record in records:
-        rows.append((record.name, *score_cells(record.meta), seconds_cell(record), "no" if record.status == "computed" else f"yes ({record.status})" if record.status != "cached" else "yes"))
+        rows.append(
+            (
+                record.name,
+                *score_cells(record.meta),
+                seconds_cell(record),
+                "no"
+                if record.status == "computed"
+                else f"yes ({record.status})"
+                if record.status != "cached"
+                else "yes",
+            )
+        )
     rows.extend(extra_rows)
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]

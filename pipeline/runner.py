@@ -35,6 +35,10 @@ def stderr_log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def silent(message: str) -> None:
+    """A log that says nothing (--quiet)."""
+
+
 @dataclass
 class StageRecord:
     """What happened to one stage in this run, for the summary table."""
@@ -60,7 +64,14 @@ def score_fields(artifact: Any) -> dict:
 class Runner:
     """Resolves the stage graph against one config, one data source and one cache."""
 
-    def __init__(self, config: Config, source: SampleSource | FileSource, cache: Cache, force: frozenset[str] = frozenset(), log: Callable[[str], None] = stderr_log):
+    def __init__(
+        self,
+        config: Config,
+        source: SampleSource | FileSource,
+        cache: Cache,
+        force: frozenset[str] = frozenset(),
+        log: Callable[[str], None] = stderr_log,
+    ):
         self.config, self.source, self.cache, self.force, self.log = config, source, cache, force, log
         self.graph = stage_graph(config)
         self._keys: dict[str, str] = {}
@@ -113,7 +124,9 @@ class Runner:
     def _load_data(self) -> Any:
         start = time.perf_counter()
         dataset = self.source.load()
-        self.log(f"[data] loaded {len(dataset.train):,} train / {len(dataset.test):,} test rows in {time.perf_counter() - start:.1f}s")
+        seconds = time.perf_counter() - start
+        rows = f"{len(dataset.train):,} train / {len(dataset.test):,} test rows"
+        self.log(f"[data] loaded {rows} in {seconds:.1f}s")
         return dataset
 
     def _resolve(self, name: str) -> Any:

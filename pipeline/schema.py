@@ -12,9 +12,24 @@ TEST_COLUMNS = (ID_COLUMN, *FEATURE_COLUMNS)
 # The order of Dacon's sample_submission.csv. Pipelines take the order from the file they are
 # given; the simulator writes this one so that its files look like Dacon's.
 DACON_CLASS_ORDER = (
-    "STAR_WHITE_DWARF", "STAR_CATY_VAR", "STAR_BROWN_DWARF", "SERENDIPITY_RED", "REDDEN_STD",
-    "STAR_BHB", "GALAXY", "SERENDIPITY_DISTANT", "QSO", "SKY", "STAR_RED_DWARF", "ROSAT_D",
-    "STAR_PN", "SERENDIPITY_FIRST", "STAR_CARBON", "SPECTROPHOTO_STD", "STAR_SUB_DWARF",
-    "SERENDIPITY_MANUAL", "SERENDIPITY_BLUE",
+    "STAR_WHITE_DWARF",
+    "STAR_CATY_VAR",
+    "STAR_BROWN_DWARF",
+    "SERENDIPITY_RED",
+    "REDDEN_STD",
+    "STAR_BHB",
+    "GALAXY",
+    "SERENDIPITY_DISTANT",
+    "QSO",
+    "SKY",
+    "STAR_RED_DWARF",
+    "ROSAT_D",
+    "STAR_PN",
+    "SERENDIPITY_FIRST",
+    "STAR_CARBON",
+    "SPECTROPHOTO_STD",
+    "STAR_SUB_DWARF",
+    "SERENDIPITY_MANUAL",
+    "SERENDIPITY_BLUE",
 )
 DACON_CLASSES = frozenset(DACON_CLASS_ORDER)

@@ -14,12 +14,15 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from pipeline.config import SampleConfig
 from pipeline.schema import BANDS, DACON_CLASS_ORDER, FEATURE_COLUMNS, ID_COLUMN, TARGET_COLUMN
+
+if TYPE_CHECKING:
+    from pipeline.config import SampleConfig
 
 PROFILES_PATH = Path(__file__).with_name("sample_profiles.csv")
 QUANTILE_COLUMNS = ["q05", "q25", "q50", "q75", "q95"]
@@ -73,21 +76,25 @@ def quantile_curve(z: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
     return np.where(z > Z_KNOTS[-1], quantiles[-1] + (z - Z_KNOTS[-1]) * high_slope, out)
 
 
-def copula_scores(rng: np.random.Generator, n: int, n_offsets: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def copula_scores(
+    rng: np.random.Generator, n: int, n_offsets: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Correlated normal scores: magnitude, colours (shared factor), offsets (shared factor)."""
     magnitude = rng.standard_normal(n)
     colour_factor = rng.standard_normal((n, 1))
-    colours = np.sqrt(COLOUR_CORRELATION) * colour_factor + np.sqrt(1 - COLOUR_CORRELATION) * rng.standard_normal(
-        (n, len(COLOUR_NAMES))
-    )
+    colours = np.sqrt(COLOUR_CORRELATION) * colour_factor + np.sqrt(
+        1 - COLOUR_CORRELATION
+    ) * rng.standard_normal((n, len(COLOUR_NAMES)))
     offset_factor = rng.standard_normal((n, 1))
-    offsets = np.sqrt(OFFSET_CORRELATION) * offset_factor + np.sqrt(1 - OFFSET_CORRELATION) * rng.standard_normal(
-        (n, n_offsets)
-    )
+    offsets = np.sqrt(OFFSET_CORRELATION) * offset_factor + np.sqrt(
+        1 - OFFSET_CORRELATION
+    ) * rng.standard_normal((n, n_offsets))
     return magnitude, colours, offsets
 
 
-def appearance_classes(rng: np.random.Generator, labels: np.ndarray, weights: pd.Series, confusion: float) -> np.ndarray:
+def appearance_classes(
+    rng: np.random.Generator, labels: np.ndarray, weights: pd.Series, confusion: float
+) -> np.ndarray:
     """The class whose photometry each row takes: its own, or with prob. ``confusion`` another one."""
     classes = weights.index.to_numpy()
     look = labels.copy()
@@ -99,7 +106,9 @@ def appearance_classes(rng: np.random.Generator, labels: np.ndarray, weights: pd
     return look
 
 
-def true_photometry(rng: np.random.Generator, look: np.ndarray, profiles: pd.DataFrame) -> dict[str, np.ndarray]:
+def true_photometry(
+    rng: np.random.Generator, look: np.ndarray, profiles: pd.DataFrame
+) -> dict[str, np.ndarray]:
     """Noise-free model magnitudes and aperture offsets of every row, by its appearance class."""
     offset_names = [f"{family}-model_{band}" for family in OFFSET_FAMILIES for band in BANDS]
     magnitude_z, colour_z, offset_z = copula_scores(rng, len(look), len(offset_names))
@@ -132,7 +141,9 @@ def photometric_noise(rng: np.random.Generator, magnitudes: dict[str, np.ndarray
     """Add measurement noise that grows with magnitude (in place), larger for petro magnitudes."""
     for name, values in magnitudes.items():
         band = name[-1]
-        sigma = NOISE_FLOOR + NOISE_AT_LIMIT * 10 ** (0.4 * (np.clip(values, None, 30) - LIMITING_MAGNITUDE[band]))
+        sigma = NOISE_FLOOR + NOISE_AT_LIMIT * 10 ** (
+            0.4 * (np.clip(values, None, 30) - LIMITING_MAGNITUDE[band])
+        )
         sigma = np.minimum(sigma, NOISE_CAP) * (PETRO_NOISE_FACTOR if name.startswith("petro") else 1.0)
         values += sigma * rng.standard_normal(len(values))
 
@@ -152,7 +163,9 @@ def add_duplicates(rng: np.random.Generator, frame: pd.DataFrame, share: float) 
     frame.iloc[targets, [frame.columns.get_loc(c) for c in columns]] = frame.iloc[sources][columns].to_numpy()
 
 
-def add_outliers(rng: np.random.Generator, frame: pd.DataFrame, share: float, log10_range: tuple[float, float]) -> None:
+def add_outliers(
+    rng: np.random.Generator, frame: pd.DataFrame, share: float, log10_range: tuple[float, float]
+) -> None:
     """Replace 1-3 magnitudes of a share of rows by wild values (both signs), in place."""
     magnitude_columns = [c for c in FEATURE_COLUMNS if c != "fiberID"]
     for row in rng.choice(len(frame), size=int(round(share * len(frame))), replace=False):
@@ -161,7 +174,9 @@ def add_outliers(rng: np.random.Generator, frame: pd.DataFrame, share: float, lo
         frame.iloc[row, [frame.columns.get_loc(c) for c in columns]] = values
 
 
-def simulate_rows(rng: np.random.Generator, labels: np.ndarray, profiles: pd.DataFrame, cfg: SampleConfig) -> pd.DataFrame:
+def simulate_rows(
+    rng: np.random.Generator, labels: np.ndarray, profiles: pd.DataFrame, cfg: SampleConfig
+) -> pd.DataFrame:
     """Dacon-format rows (type + features) for the given labels."""
     per_class = profiles.groupby("class").first()
     look = appearance_classes(rng, labels, per_class["n_dacon"], cfg.confusion)
@@ -184,10 +199,17 @@ def simulate(cfg: SampleConfig, profiles: pd.DataFrame | None = None) -> Simulat
     profiles = read_profiles() if profiles is None else profiles
     train_rng, test_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(2))
     n_dacon = profiles.groupby("class")["n_dacon"].first()
-    train = simulate_rows(train_rng, shuffled_labels(train_rng, class_counts(n_dacon, cfg.n_train, cfg.min_rows_per_class)), profiles, cfg)
+    train = simulate_rows(
+        train_rng,
+        shuffled_labels(train_rng, class_counts(n_dacon, cfg.n_train, cfg.min_rows_per_class)),
+        profiles,
+        cfg,
+    )
     add_duplicates(train_rng, train, cfg.duplicate_share)
     add_outliers(train_rng, train, cfg.outlier_share, (1.5, 6.8))
-    test = simulate_rows(test_rng, shuffled_labels(test_rng, class_counts(n_dacon, cfg.n_test, 0)), profiles, cfg)
+    test = simulate_rows(
+        test_rng, shuffled_labels(test_rng, class_counts(n_dacon, cfg.n_test, 0)), profiles, cfg
+    )
     add_outliers(test_rng, test, cfg.outlier_share / 2, (1.3, 3.2))
     train.insert(0, ID_COLUMN, np.arange(cfg.n_train))
     test.insert(0, ID_COLUMN, np.arange(cfg.n_train, cfg.n_train + cfg.n_test))

@@ -26,6 +26,7 @@ class SampleSource:
     def fingerprint(self) -> str:
         digest = hashlib.sha256(section_fingerprint(self.cfg).encode())
         digest.update(code_hash(simulate.simulate).encode())
+        digest.update(code_hash(dataset_from_frames).encode())
         digest.update(simulate.PROFILES_PATH.read_bytes())
         return digest.hexdigest()
 
@@ -36,9 +37,9 @@ class SampleSource:
 
     def banner(self) -> str:
         return (
-            f"Running on the BUILT-IN SIMULATED SAMPLE ({self.cfg.n_train:,} train / {self.cfg.n_test:,} test rows, "
-            "seed {0}), not Dacon's data. Give --data-dir DIR (train.csv, test.csv, sample_submission.csv) "
-            "or put them in ./data/ for the real thing.".format(self.cfg.seed)
+            f"Running on the BUILT-IN SIMULATED SAMPLE ({self.cfg.n_train:,} train / "
+            f"{self.cfg.n_test:,} test rows, seed {self.cfg.seed}), not Dacon's data. Give --data-dir DIR "
+            "(train.csv, test.csv, sample_submission.csv) or put them in ./data/ for the real thing."
         )
 
     def write(self, directory: Path) -> list[Path]:
@@ -62,7 +63,7 @@ class FileSource:
         self.paths = [self.directory / name for name in DATA_FILES]
 
     def fingerprint(self) -> str:
-        digest = hashlib.sha256()
+        digest = hashlib.sha256(code_hash(load_dataset).encode())
         for path in self.paths:
             if not path.is_file():
                 raise DataError(str(path), "file not found")
@@ -88,7 +89,9 @@ def write_csv_atomically(frame, path: Path) -> None:
             os.remove(temporary)
 
 
-def choose_source(data_dir: Path | None, sample: SampleConfig, default_dir: Path = Path("data")) -> SampleSource | FileSource:
+def choose_source(
+    data_dir: Path | None, sample: SampleConfig, default_dir: Path = Path("data")
+) -> SampleSource | FileSource:
     """--data-dir if given; else ./data/ when it holds any of Dacon's files; else the built-in sample."""
     if data_dir is not None:
         return FileSource(data_dir)

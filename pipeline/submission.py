@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
-from pipeline.config import SubmissionConfig
-from pipeline.cv import ModelResult
-from pipeline.data import Dataset
 from pipeline.schema import ID_COLUMN
+
+if TYPE_CHECKING:
+    from pipeline.config import SubmissionConfig
+    from pipeline.cv import ModelResult
+    from pipeline.data import Dataset
 
 
 def clip_and_normalise(proba: np.ndarray, clip: float) -> np.ndarray:
@@ -21,7 +25,9 @@ def check_submission(submission: pd.DataFrame, data: Dataset) -> None:
     """Columns, row order, finiteness and row sums as Dacon expects; raises ValueError otherwise."""
     expected_columns = [ID_COLUMN, *data.classes]
     if list(submission.columns) != expected_columns:
-        raise ValueError(f"submission columns {list(submission.columns)[:4]}... differ from the sample submission's")
+        raise ValueError(
+            f"submission columns {list(submission.columns)[:4]}... differ from the sample submission's"
+        )
     if not np.array_equal(submission[ID_COLUMN].to_numpy(), data.test.index.to_numpy()):
         raise ValueError("submission ids differ from the sample submission's ids or their order")
     proba = submission[list(data.classes)].to_numpy()

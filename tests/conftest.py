@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from testkit import TINY
 
 from pipeline.config import load_config
 from pipeline.sources import SampleSource
-from testkit import TINY
 
 
 @pytest.fixture

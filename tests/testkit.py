@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.cache import Cache
-from pipeline.runner import Runner
+from pipeline.runner import Runner, silent
 from pipeline.sources import SampleSource
 
 SHARED_DACON = Path(__file__).resolve().parents[2] / "shared" / "data" / "dacon"
@@ -24,4 +24,4 @@ TINY = [
 
 def make_runner(config, cache_dir: Path, **kwargs) -> Runner:
     """A quiet runner on the built-in sample."""
-    return Runner(config, SampleSource(config.sample), Cache(cache_dir), log=lambda message: None, **kwargs)
+    return Runner(config, SampleSource(config.sample), Cache(cache_dir), log=silent, **kwargs)

@@ -27,11 +27,25 @@ BOSS_FIRST_FIBER = 641
 
 # Row counts of Dacon's train.csv (public write-up of the competition).
 DACON_TRAIN_COUNTS = {
-    "QSO": 49680, "GALAXY": 37347, "SERENDIPITY_BLUE": 21760, "SPECTROPHOTO_STD": 14630,
-    "REDDEN_STD": 14618, "STAR_RED_DWARF": 13750, "STAR_BHB": 13500, "SERENDIPITY_FIRST": 7132,
-    "ROSAT_D": 6580, "STAR_CATY_VAR": 6506, "SERENDIPITY_DISTANT": 4654, "STAR_CARBON": 3257,
-    "SERENDIPITY_RED": 2562, "STAR_WHITE_DWARF": 2160, "STAR_SUB_DWARF": 1154,
-    "STAR_BROWN_DWARF": 500, "SKY": 127, "SERENDIPITY_MANUAL": 61, "STAR_PN": 13,
+    "QSO": 49680,
+    "GALAXY": 37347,
+    "SERENDIPITY_BLUE": 21760,
+    "SPECTROPHOTO_STD": 14630,
+    "REDDEN_STD": 14618,
+    "STAR_RED_DWARF": 13750,
+    "STAR_BHB": 13500,
+    "SERENDIPITY_FIRST": 7132,
+    "ROSAT_D": 6580,
+    "STAR_CATY_VAR": 6506,
+    "SERENDIPITY_DISTANT": 4654,
+    "STAR_CARBON": 3257,
+    "SERENDIPITY_RED": 2562,
+    "STAR_WHITE_DWARF": 2160,
+    "STAR_SUB_DWARF": 1154,
+    "STAR_BROWN_DWARF": 500,
+    "SKY": 127,
+    "SERENDIPITY_MANUAL": 61,
+    "STAR_PN": 13,
 }
 
 # Hand-written quantiles for the classes absent from the profiles.
@@ -108,7 +122,11 @@ def to_rows(cls: str, quantiles: dict, p_boss: float, source: str) -> list[dict]
     """Long-format rows of the committed parameter table for one class."""
     base = {"class": cls, "n_dacon": DACON_TRAIN_COUNTS[cls], "p_boss": round(p_boss, 4), "source": source}
     return [
-        {**base, "quantity": name, **{c: round(float(v), 4) for c, v in zip(QUANTILE_COLUMNS, quantiles[name])}}
+        {
+            **base,
+            "quantity": name,
+            **{c: round(float(v), 4) for c, v in zip(QUANTILE_COLUMNS, quantiles[name])},
+        }
         for name in quantity_names()
     ]
 
@@ -123,7 +141,9 @@ def derive(profiles: pd.DataFrame) -> pd.DataFrame:
             continue
         profile = profiles[profiles["class"] == cls]
         fibers = profile.set_index("feature").loc["fiberID", QUANTILE_COLUMNS].to_numpy(float)
-        rows += to_rows(cls, derive_class(profile), boss_share(fibers), f"profiles (n={profile['n'].iloc[0]})")
+        rows += to_rows(
+            cls, derive_class(profile), boss_share(fibers), f"profiles (n={profile['n'].iloc[0]})"
+        )
     return pd.DataFrame(rows)
 
 

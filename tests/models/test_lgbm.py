@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from testkit import TINY
 
 from features.table import build_features
 from models.lgbm import LgbmFoldModel, train_lgbm
@@ -7,7 +8,6 @@ from pipeline.config import FeaturesConfig, FoldsConfig, load_config
 from pipeline.data import Dataset
 from pipeline.folds import make_folds
 from pipeline.metrics import multiclass_log_loss
-from testkit import TINY
 
 
 @pytest.fixture
@@ -26,7 +26,9 @@ def test_oof_covers_every_row_with_all_classes_and_recomputes_the_score(inputs, 
     assert np.allclose(result.oof_proba.sum(axis=1), 1.0) and np.allclose(result.test_proba.sum(axis=1), 1.0)
     labels = data.labels.to_numpy()
     assert result.oof_score == pytest.approx(multiclass_log_loss(labels, result.oof_proba.to_numpy()))
-    assert result.oof_score < multiclass_log_loss(labels, np.tile(np.bincount(labels, minlength=19) / len(labels), (len(labels), 1)))
+    assert result.oof_score < multiclass_log_loss(
+        labels, np.tile(np.bincount(labels, minlength=19) / len(labels), (len(labels), 1))
+    )
     assert len(result.fold_scores) == 3
 
 
@@ -53,7 +55,9 @@ def test_class_absent_from_a_folds_training_rows_still_gets_a_column(inputs, tin
 def test_fold_model_predicts_all_classes_even_when_training_on_two():
     x = np.random.default_rng(0).normal(size=(200, 3))
     y = (x[:, 0] > 0).astype(int) * 5
-    model = LgbmFoldModel({"objective": "multiclass", "num_class": 19, "verbose": -1, "min_data_in_leaf": 5}, 20, 0)
+    model = LgbmFoldModel(
+        {"objective": "multiclass", "num_class": 19, "verbose": -1, "min_data_in_leaf": 5}, 20, 0
+    )
     model.fit(x, y, None, None)
     proba = model.predict_proba(x)
     assert proba.shape == (200, 19) and np.allclose(proba.sum(axis=1), 1.0)

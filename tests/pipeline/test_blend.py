@@ -19,7 +19,9 @@ def fake_model(name, data, folds, quality, seed):
     proba[np.arange(n), data.labels.to_numpy()] += quality
     proba /= proba.sum(axis=1, keepdims=True)
     oof = pd.DataFrame(proba, index=data.labels.index, columns=list(data.classes))
-    test = pd.DataFrame(np.full((len(data.test), k), 1.0 / k), index=data.test.index, columns=list(data.classes))
+    test = pd.DataFrame(
+        np.full((len(data.test), k), 1.0 / k), index=data.test.index, columns=list(data.classes)
+    )
     score = multiclass_log_loss(data.labels.to_numpy(), proba)
     return ModelResult(name, oof, test, (score,), (0.0,), score, folds.signature)
 
@@ -43,7 +45,9 @@ def test_blend_is_at_least_as_good_as_its_best_member_on_oof(tiny_data, folds):
     members = [fake_model(f"m{i}", tiny_data, folds, q, i) for i, q in enumerate([2.0, 2.2, 1.5])]
     blend = blend_models(tiny_data, folds, *members, cfg=BlendConfig())
     assert blend.oof_score <= min(m.oof_score for m in members) + 1e-9
-    assert blend.oof_score == pytest.approx(multiclass_log_loss(tiny_data.labels.to_numpy(), blend.oof_proba.to_numpy()))
+    assert blend.oof_score == pytest.approx(
+        multiclass_log_loss(tiny_data.labels.to_numpy(), blend.oof_proba.to_numpy())
+    )
 
 
 def test_single_model_blend_is_that_model(tiny_data, folds):

@@ -6,14 +6,16 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+from testkit import SHARED_DACON, TINY
 
 from pipeline.cli import main
-from testkit import SHARED_DACON, TINY
 
 
 def run_cli(tmp_path, *args):
     sets = [item for override in TINY for item in ("--set", override)]
-    return main(["--quiet", "--cache-dir", str(tmp_path / "cache"), "--out-dir", str(tmp_path / "out"), *sets, *args])
+    return main(
+        ["--quiet", "--cache-dir", str(tmp_path / "cache"), "--out-dir", str(tmp_path / "out"), *sets, *args]
+    )
 
 
 def run_folder(tmp_path):
@@ -57,7 +59,11 @@ def test_second_blend_after_all_comes_from_the_cache(tmp_path, capsys):
 
 def test_write_sample_writes_dacon_files(tmp_path):
     assert run_cli(tmp_path, "--write-sample", str(tmp_path / "written")) == 0
-    assert sorted(p.name for p in (tmp_path / "written").iterdir()) == ["sample_submission.csv", "test.csv", "train.csv"]
+    assert sorted(p.name for p in (tmp_path / "written").iterdir()) == [
+        "sample_submission.csv",
+        "test.csv",
+        "train.csv",
+    ]
 
 
 @pytest.mark.skipif(not (SHARED_DACON / "test.csv").exists(), reason="needs ../shared/data/dacon")
@@ -81,7 +87,12 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, sample_dir
     frame.to_csv(sample_dir / "train.csv", index=False)
     assert run_cli(tmp_path, "--stage", "all", "--data-dir", str(sample_dir)) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith("error: ") and "train.csv" in err[-1] and "psfMag_r" in err[-1] and "line 5" in err[-1]
+    assert (
+        err[-1].startswith("error: ")
+        and "train.csv" in err[-1]
+        and "psfMag_r" in err[-1]
+        and "line 5" in err[-1]
+    )
     assert not (tmp_path / "out").exists() and not (tmp_path / "cache").exists()
 
 

@@ -12,7 +12,9 @@ def test_defaults_load_with_lightgbm_parameters_in_params():
 
 
 def test_set_override_reads_values_as_toml():
-    config = load_config(overrides=["lgbm.learning_rate=0.03", "folds.n_splits=3", "features.families=['raw']"])
+    config = load_config(
+        overrides=["lgbm.learning_rate=0.03", "folds.n_splits=3", "features.families=['raw']"]
+    )
     assert config.lgbm.params["learning_rate"] == 0.03
     assert config.folds.n_splits == 3
     assert config.features.families == ("raw",)

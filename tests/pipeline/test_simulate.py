@@ -1,12 +1,11 @@
 import numpy as np
 import pandas as pd
 import pytest
+from testkit import SHARED_DACON
 
 from pipeline.config import SampleConfig
 from pipeline.schema import DACON_CLASS_ORDER, TEST_COLUMNS, TRAIN_COLUMNS
 from pipeline.simulate import Z_KNOTS, class_counts, quantile_curve, read_profiles, simulate
-
-from testkit import SHARED_DACON
 
 SMALL = SampleConfig(n_train=4000, n_test=400)
 

@@ -16,7 +16,9 @@ def test_submission_has_sample_columns_and_rows(tiny_data, sample_dir):
     proba = np.random.default_rng(0).dirichlet(np.ones(19), size=len(tiny_data.test))
     proba[:, 0] = 0.0
     blend = blend_of(tiny_data, proba)
-    shuffled = type(blend)(**{**blend.__dict__, "test_proba": blend.test_proba.sample(frac=1, random_state=0)})
+    shuffled = type(blend)(
+        **{**blend.__dict__, "test_proba": blend.test_proba.sample(frac=1, random_state=0)}
+    )
     submission = make_submission(tiny_data, shuffled, cfg=SubmissionConfig(clip=1e-6))
     sample = pd.read_csv(sample_dir / "sample_submission.csv")
     assert list(submission.columns) == list(sample.columns)
