@@ -15,5 +15,5 @@ def set_quiet(quiet: bool) -> None:
 
 
 def progress(iterable: Iterable, **kwargs) -> tqdm:
-    """A tqdm bar over ``iterable``; hidden when quiet (and by tqdm itself when not on a terminal)."""
-    return tqdm(iterable, disable=True if _quiet else None, leave=False, **kwargs)
+    """A tqdm bar over ``iterable`` on stderr (also when redirected to a log file); hidden when quiet."""
+    return tqdm(iterable, disable=_quiet, leave=False, **kwargs)

@@ -92,3 +92,11 @@ def test_quartiles_near_the_real_test_set(files):
         simulated = files.train[column].quantile([0.25, 0.5, 0.75]).to_numpy()
         actual = real[column].quantile([0.25, 0.5, 0.75]).to_numpy()
         assert np.abs(simulated - actual).max() < 0.6
+
+
+@pytest.mark.skipif(not (SHARED_DACON / "test.csv").exists(), reason="needs ../shared/data/dacon")
+def test_headers_equal_the_real_files(files):
+    real_test = pd.read_csv(SHARED_DACON / "test.csv", nrows=1)
+    real_sample = pd.read_csv(SHARED_DACON / "sample_submission.csv", nrows=1)
+    assert list(files.test.columns) == list(real_test.columns)
+    assert list(files.sample_submission.columns) == list(real_sample.columns)
