@@ -27,22 +27,16 @@ def seconds_cell(record: StageRecord) -> str:
     return f"{record.seconds:.1f}{was}"
 
 
+CACHE_CELLS = {"computed": "no", "cached": "yes", "cached, not loaded": "yes (not loaded)"}
+
+
 def summary_table(records: list[StageRecord], extra_rows: list[tuple[str, ...]] = ()) -> str:
     """Stage, OOF log loss, per-fold mean ± std, seconds, from cache: one line per stage."""
     header = ("stage", "OOF log loss", "per fold mean ± std", "seconds", "from cache")
     rows = [header]
     for record in records:
         rows.append(
-            (
-                record.name,
-                *score_cells(record.meta),
-                seconds_cell(record),
-                "no"
-                if record.status == "computed"
-                else f"yes ({record.status})"
-                if record.status != "cached"
-                else "yes",
-            )
+            (record.name, *score_cells(record.meta), seconds_cell(record), CACHE_CELLS[record.status])
         )
     rows.extend(extra_rows)
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]

@@ -1,0 +1,27 @@
+from pipeline.report import summary_table
+from pipeline.runner import StageRecord
+
+
+def test_summary_shows_scores_seconds_and_cache_state():
+    records = [
+        StageRecord("features", "k1", "cached, not loaded", 0.0, {"seconds": 1.25}),
+        StageRecord("lgbm", "k2", "computed", 12.34, {"oof_score": 0.345, "fold_scores": [0.34, 0.35]}),
+        StageRecord(
+            "blend",
+            "k3",
+            "cached",
+            0.1,
+            {"oof_score": 0.3, "fold_scores": [0.3], "info": {"optimistic": True}},
+        ),
+    ]
+    lines = summary_table(records, [("extra", "0.1", "-", "-", "-")]).splitlines()
+    assert lines[0].split()[:3] == ["stage", "OOF", "log"]
+    assert "yes (not loaded)" in lines[2] and "computed in 1.2" in lines[2]
+    assert (
+        "0.3450" in lines[3]
+        and "0.3450 ± 0.0050" in lines[3]
+        and "12.3" in lines[3]
+        and lines[3].endswith("no")
+    )
+    assert "(optimistic)" in lines[4] and lines[4].endswith("yes")
+    assert lines[5].startswith("extra")
