@@ -71,6 +71,10 @@ class BlendConfig:
 
     models: tuple[str, ...] = choice(("lgbm",), MODEL_NAMES)
 
+    def __post_init__(self) -> None:
+        if not self.models or len(set(self.models)) != len(self.models):
+            raise ConfigError(f"config: blend.models must name at least one model, each once; got {list(self.models)}")
+
 
 @dataclass(frozen=True)
 class SubmissionConfig:
