@@ -40,7 +40,7 @@ def test_user_toml_file_overrides_defaults(tmp_path):
         ("lgbm.early_stopping='sometimes'", ["'inner'", "'valid_fold'"]),
         ("features.families=['raw','colors']", ["'colors'", "'colours'"]),
         ("blend.models=['xgb']", ["'xgb'", "'lgbm'"]),
-        ("blend.models=[]", ["blend.models", "at least one"]),
+        ("blend.models=[]", ["blend.models", "one model or more"]),
     ],
 )
 def test_bad_keys_and_values_are_named_with_valid_choices(override, words):
