@@ -73,7 +73,8 @@ class BlendConfig:
 
     def __post_init__(self) -> None:
         if not self.models or len(set(self.models)) != len(self.models):
-            raise ConfigError(f"config: blend.models must name one model or more, each once: {list(self.models)}")
+            names = list(self.models)
+            raise ConfigError(f"config: blend.models must name one model or more, each once: {names}")
 
 
 @dataclass(frozen=True)
