@@ -30,9 +30,7 @@ class FeatureTable:
 def feature_frame(frame: pd.DataFrame, families: tuple[str, ...]) -> pd.DataFrame:
     """Apply each family to a raw frame and join the results as float32."""
     parts = [FAMILIES[name](frame) for name in families]
-    table = pd.concat(parts, axis=1)
-    with np.errstate(over="ignore"):
-        return table.astype(np.float32)
+    return pd.concat(parts, axis=1).astype(np.float32)
 
 
 def build_features(data: Dataset, cfg: FeaturesConfig) -> FeatureTable:

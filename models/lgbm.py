@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 import lightgbm as lgb
@@ -62,5 +63,6 @@ def train_lgbm(data: Dataset, features: FeatureTable, folds: Folds, cfg: LgbmCon
 
     plan = StoppingPlan(cfg.early_stopping, cfg.inner_share, seed=int(cfg.params.get("seed", 0)))
     result = cross_validate("lgbm", make_model, features.train, features.test, data, folds, plan)
-    result.info["best_iterations"] = [m.best_iteration for m in models]
-    return result
+    return dataclasses.replace(
+        result, info={**result.info, "best_iterations": [m.best_iteration for m in models]}
+    )

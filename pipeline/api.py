@@ -7,10 +7,10 @@ oof = load_result("lgbm").oof_proba      # DataFrame: index id, one column per c
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from pipeline.cache import Cache
-from pipeline.config import load_config
+from pipeline.config import Config, load_config
 from pipeline.runner import Runner, silent, stderr_log
 from pipeline.sources import choose_source
 
@@ -27,6 +27,17 @@ def load_result(
     """The artifact of ``stage`` (``lgbm``, ``blend``, ``folds``, ...) for the same config and data a
     command line with these options would use; computed (and cached) if it is not cached yet."""
     cfg = load_config(Path(config) if config else None, list(overrides))
-    source = choose_source(Path(data_dir) if data_dir else None, cfg.sample)
-    runner = Runner(cfg, source, Cache(Path(cache_dir)), log=silent if quiet else stderr_log)
+    runner = open_runner(cfg, data_dir, cache_dir, log=silent if quiet else stderr_log)
     return runner.run(stage)
+
+
+def open_runner(
+    config: Config,
+    data_dir: str | Path | None,
+    cache_dir: str | Path,
+    force: frozenset[str] = frozenset(),
+    log: Callable[[str], None] = stderr_log,
+) -> Runner:
+    """A runner on --data-dir, ./data/ or the built-in sample, as the command line chooses."""
+    source = choose_source(Path(data_dir) if data_dir else None, config.sample)
+    return Runner(config, source, Cache(Path(cache_dir)), force=force, log=log)

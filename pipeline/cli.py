@@ -9,16 +9,16 @@ import time
 import warnings
 from pathlib import Path
 
-from pipeline.cache import Cache
+from pipeline.api import open_runner
 from pipeline.config import load_config
 from pipeline.errors import UserError
-from pipeline.graph import TARGETS
+from pipeline.graph import TARGETS, stage_graph
 from pipeline.metrics import multiclass_log_loss
 from pipeline.outputs import write_run_folder
 from pipeline.progress import set_quiet
 from pipeline.report import summary_table
 from pipeline.runner import Runner, library_versions, silent, stderr_log
-from pipeline.sources import FileSource, SampleSource, choose_source
+from pipeline.sources import FileSource, SampleSource
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -109,12 +109,11 @@ def execute(args: argparse.Namespace) -> int:
         paths = SampleSource(config.sample).write(args.write_sample)
         print("wrote " + ", ".join(str(p) for p in paths))
         return 0
-    source = choose_source(args.data_dir, config.sample)
-    print(source.banner(), flush=True)
     target = TARGETS[args.stage]
     log = silent if args.quiet else stderr_log
-    runner = Runner(config, source, Cache(args.cache_dir), force=_forced(args, target, config), log=log)
-    if isinstance(source, FileSource):
+    runner = open_runner(config, args.data_dir, args.cache_dir, force=_forced(args, target, config), log=log)
+    print(runner.source.banner(), flush=True)
+    if isinstance(runner.source, FileSource):
         runner.artifact("data")  # validate the files before any stage runs
     start = time.perf_counter()
     runner.run(target)
@@ -131,7 +130,7 @@ def _forced(args: argparse.Namespace, target: str, config) -> frozenset[str]:
     if not args.force:
         return frozenset()
     if args.stage == "all":
-        return frozenset(Runner.stage_names(config))
+        return frozenset(stage_graph(config))
     return frozenset({target})
 
 

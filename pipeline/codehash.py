@@ -84,12 +84,7 @@ def code_hash(function: Callable) -> str:
     """Hash of the source files behind a stage function (its module's import closure)."""
     module = inspect.getmodule(function)
     digest = hashlib.sha256()
-    root = Path(__file__).resolve().parents[1]
     for path in source_closure(module.__name__):
-        digest.update(
-            str(
-                path.resolve().relative_to(root) if path.resolve().is_relative_to(root) else path.name
-            ).encode()
-        )
+        digest.update(path.relative_to(path.parents[1]).as_posix().encode())  # e.g. "pipeline/cv.py"
         digest.update(path.read_bytes())
     return digest.hexdigest()

@@ -13,6 +13,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import lru_cache
 from importlib import metadata
 from typing import Any, Callable
 
@@ -26,6 +27,7 @@ from pipeline.sources import FileSource, SampleSource
 LIBRARIES = ("numpy", "pandas", "scikit-learn", "scipy", "lightgbm", "joblib")
 
 
+@lru_cache(maxsize=1)
 def library_versions() -> dict[str, str]:
     """Versions of the libraries whose behaviour shapes the artifacts."""
     return {name: metadata.version(name) for name in LIBRARIES}
@@ -78,10 +80,6 @@ class Runner:
         self._artifacts: dict[str, Any] = {}
         self.records: dict[str, StageRecord] = {}
         self.calls: dict[str, int] = {}
-
-    @staticmethod
-    def stage_names(config: Config) -> list[str]:
-        return list(stage_graph(config))
 
     def key(self, name: str) -> str:
         """The cache key of a stage (or the data fingerprint for ``data``)."""
