@@ -26,6 +26,13 @@ class FeatureTable:
     def names(self) -> list[str]:
         return list(self.train.columns)
 
+    def select(self, columns: tuple[str, ...]) -> FeatureTable:
+        """The same rows with only ``columns`` (in that order); unknown names are an error."""
+        missing = [name for name in columns if name not in self.train.columns]
+        if missing:
+            raise KeyError(f"features not in the table: {missing}")
+        return FeatureTable(train=self.train[list(columns)], test=self.test[list(columns)])
+
 
 def feature_frame(frame: pd.DataFrame, families: tuple[str, ...]) -> pd.DataFrame:
     """Apply each family to a raw frame and join the results as float32."""

@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING
 import lightgbm as lgb
 import numpy as np
 
-from pipeline.cv import ModelResult, StoppingPlan, cross_validate
+from pipeline.cv import ColumnSubset, ModelResult, StoppingPlan, cross_validate
 
 if TYPE_CHECKING:
     from features.table import FeatureTable
     from pipeline.config import LgbmConfig
     from pipeline.data import Dataset
     from pipeline.folds import Folds
+    from pipeline.importance import Selection
 
 
 class LgbmFoldModel:
@@ -51,18 +52,49 @@ def lgbm_params(cfg: LgbmConfig, n_classes: int) -> dict:
     return {"verbose": -1, **cfg.params, "objective": "multiclass", "num_class": n_classes}
 
 
-def train_lgbm(data: Dataset, features: FeatureTable, folds: Folds, cfg: LgbmConfig) -> ModelResult:
+def new_fold_model(cfg: LgbmConfig, n_classes: int) -> LgbmFoldModel:
+    return LgbmFoldModel(lgbm_params(cfg, n_classes), cfg.num_boost_round, cfg.early_stopping_rounds)
+
+
+def stopping_plan(cfg: LgbmConfig) -> StoppingPlan:
+    return StoppingPlan(cfg.early_stopping, cfg.inner_share, seed=int(cfg.params.get("seed", 0)))
+
+
+def train_lgbm(
+    data: Dataset, features: FeatureTable, folds: Folds, cfg: LgbmConfig, name: str = "lgbm"
+) -> ModelResult:
     """LightGBM on every fold: OOF for each train row, test averaged over the fold models."""
-    models: list[LgbmFoldModel] = []
 
     def make_model(fold: int) -> LgbmFoldModel:
-        models.append(
-            LgbmFoldModel(lgbm_params(cfg, data.n_classes), cfg.num_boost_round, cfg.early_stopping_rounds)
-        )
-        return models[-1]
+        return new_fold_model(cfg, data.n_classes)
 
-    plan = StoppingPlan(cfg.early_stopping, cfg.inner_share, seed=int(cfg.params.get("seed", 0)))
-    result = cross_validate("lgbm", make_model, features.train, features.test, data, folds, plan)
+    result = cross_validate(name, make_model, features.train, features.test, data, folds, stopping_plan(cfg))
+    best = [model.best_iteration for model in result.fold_models]
     return dataclasses.replace(
-        result, info={**result.info, "best_iterations": [m.best_iteration for m in models]}
+        result, info={**result.info, "best_iterations": best, "features": features.names}
     )
+
+
+def train_lgbm_pruned(
+    data: Dataset, features: FeatureTable, folds: Folds, selection: Selection, cfg: LgbmConfig
+) -> ModelResult:
+    """LightGBM with the ``lgbm`` settings on the features the selection kept."""
+    return train_lgbm(data, features.select(selection.kept), folds, cfg, name="lgbm_pruned")
+
+
+def train_lgbm_pruned_nested(
+    data: Dataset, features: FeatureTable, folds: Folds, selection: Selection, cfg: LgbmConfig
+) -> ModelResult:
+    """The honest check of pruning: fold k trains on the features kept by importances of the other
+    folds only, so its score never saw importances measured on its own rows."""
+    if len(selection.kept_per_fold) != folds.n_splits:
+        raise ValueError("the selection has no per-fold kept lists for these folds")
+    columns = [features.train.columns.get_indexer(kept) for kept in selection.kept_per_fold]
+
+    def make_model(fold: int) -> ColumnSubset:
+        return ColumnSubset(new_fold_model(cfg, data.n_classes), columns[fold])
+
+    name, plan = "lgbm_pruned_nested", stopping_plan(cfg)
+    result = cross_validate(name, make_model, features.train, features.test, data, folds, plan)
+    kept = [len(kept) for kept in selection.kept_per_fold]
+    return dataclasses.replace(result, info={**result.info, "features_per_fold": kept})

@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 from pipeline.cache import Cache
 from pipeline.config import Config, load_config
+from pipeline.progress import set_quiet
 from pipeline.runner import Runner, silent, stderr_log
 from pipeline.sources import choose_source
 
@@ -25,8 +26,10 @@ def load_result(
     quiet: bool = True,
 ) -> Any:
     """The artifact of ``stage`` (``lgbm``, ``blend``, ``folds``, ...) for the same config and data a
-    command line with these options would use; computed (and cached) if it is not cached yet."""
+    command line with these options would use; computed (and cached) if it is not cached yet.
+    ``quiet`` hides the stage log and progress bars."""
     cfg = load_config(Path(config) if config else None, list(overrides))
+    set_quiet(quiet)
     runner = open_runner(cfg, data_dir, cache_dir, log=silent if quiet else stderr_log)
     return runner.run(stage)
 

@@ -13,8 +13,9 @@ from pipeline.api import open_runner
 from pipeline.config import load_config
 from pipeline.errors import UserError
 from pipeline.graph import TARGETS, stage_graph
+from pipeline.importance import importance_text
 from pipeline.metrics import multiclass_log_loss
-from pipeline.outputs import write_run_folder
+from pipeline.outputs import importance_writers, write_folder, write_run_folder
 from pipeline.progress import set_quiet
 from pipeline.report import summary_table
 from pipeline.runner import Runner, library_versions, silent, stderr_log
@@ -92,7 +93,8 @@ def write_outputs(runner: Runner, out_dir: Path) -> tuple[Path, list[tuple[str, 
     blend = runner.artifact("blend")
     results = [runner.artifact(name) for name in runner.config.blend.models] + [blend]
     folder = out_dir / f"{runner.source.kind}-{runner.key('submission')[:12]}"
-    write_run_folder(folder, submission, results, run_info(runner, "all", results))
+    pruning = importance_and_selection(runner, "submission")
+    write_run_folder(folder, submission, results, run_info(runner, "all", results), pruning)
     extra = []
     data = runner.artifact("data")
     if data.test_labels is not None:
@@ -100,6 +102,23 @@ def write_outputs(runner: Runner, out_dir: Path) -> tuple[Path, list[tuple[str, 
         score = multiclass_log_loss(data.test_labels.loc[submission["id"]].to_numpy(), proba)
         extra.append(("submission vs simulated test labels", f"{score:.4f}", "-", "-", "-"))
     return folder, extra
+
+
+def importance_and_selection(runner: Runner, target: str):
+    """(importance, selection) when the target needed them, else None."""
+    if "selection" not in runner.closure(target):
+        return None
+    return runner.artifact("importance"), runner.artifact("selection")
+
+
+def write_importance_outputs(runner: Runner, out_dir: Path) -> Path:
+    """``--stage importance|selection``: print eli5's table, write the ranked CSV and the kept list."""
+    runner.run("selection")
+    importance, selection = runner.artifact("importance"), runner.artifact("selection")
+    print(importance_text(importance))
+    print(f"kept {len(selection.kept)} of {len(importance.table)} features ({selection.rule})")
+    folder = out_dir / f"{runner.source.kind}-importance-{runner.key('selection')[:12]}"
+    return write_folder(folder, importance_writers(importance, selection))
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -118,11 +137,15 @@ def execute(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     runner.run(target)
     folder, extra = write_outputs(runner, args.out_dir) if args.stage == "all" else (None, [])
+    if args.stage in ("importance", "selection"):
+        folder = write_importance_outputs(runner, args.out_dir)
     print()
     print(summary_table(runner.ordered_records(target), extra))
     print(f"\n{args.stage} finished in {time.perf_counter() - start:.1f}s; cache: {args.cache_dir}/")
-    if folder is not None:
+    if folder is not None and args.stage == "all":
         print(f"submission: {folder / 'submission.csv'}  (OOF and test predictions beside it)")
+    elif folder is not None:
+        print(f"importance: {folder / 'importance.csv'}, kept features: {folder / 'kept_features.txt'}")
     return 0
 
 

@@ -14,7 +14,7 @@ from features.families import FAMILY_NAMES
 from pipeline.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("default_config.toml")
-MODEL_NAMES = ("lgbm",)
+MODEL_NAMES = ("lgbm", "mlp", "lgbm_pruned", "mlp_pruned", "lgbm_pruned_nested")
 
 
 def choice(default: Any, choices: tuple, **kwargs) -> Any:
@@ -30,7 +30,7 @@ class SampleConfig:
     n_test: int = 3_000
     seed: int = 2020
     min_rows_per_class: int = 4
-    confusion: float = 0.1
+    confusion: float = 0.04
     outlier_share: float = 0.001
     duplicate_share: float = 0.0175
 
@@ -66,10 +66,84 @@ class LgbmConfig:
 
 
 @dataclass(frozen=True)
+class MlpConfig:
+    """PyTorch MLP trainer: inputs scaled per fold, optional fiberID embedding and attention block."""
+
+    scaling: str = choice("robust", ("none", "standard", "minmax", "robust", "quantile"))
+    clip_quantile: float = 0.001
+    embedding_dim: int = 0
+    architecture: str = choice("plain", ("plain", "attention"))
+    hidden: int = 256
+    depth: int = 3
+    dropout: float = 0.1
+    norm: str = choice("layer", ("layer", "batch", "none"))
+    activation: str = choice("silu", ("relu", "gelu", "silu", "leaky_relu"))
+    attention_dim: int = 8
+    batch_size: int = 512
+    max_epochs: int = 60
+    patience: int = 6
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    schedule: str = choice("plateau", ("plateau", "cosine", "onecycle", "constant"))
+    label_smoothing: float = 0.0
+    class_weight: str = choice("none", ("none", "balanced", "sqrt"))
+    oversample_min_count: int = 0
+    early_stopping: str = choice("inner", ("inner", "valid_fold"))
+    inner_share: float = 0.1
+    seed: int = 42
+    device: str = choice("auto", ("auto", "cpu", "cuda"))
+    num_threads: int = 0
+
+    def __post_init__(self) -> None:
+        checks = {
+            "clip_quantile": 0.0 <= self.clip_quantile < 0.5,
+            "embedding_dim": self.embedding_dim >= 0,
+            "hidden": self.hidden > 0,
+            "depth": self.depth >= 0,
+            "dropout": 0.0 <= self.dropout < 1.0,
+            "attention_dim": self.attention_dim > 0,
+            "batch_size": self.batch_size > 0,
+            "max_epochs": self.max_epochs > 0,
+            "patience": self.patience > 0,
+            "learning_rate": self.learning_rate > 0,
+            "label_smoothing": 0.0 <= self.label_smoothing < 1.0,
+            "oversample_min_count": self.oversample_min_count >= 0,
+            "inner_share": 0.0 <= self.inner_share < 1.0,
+            "num_threads": self.num_threads >= 0,
+        }
+        for key, ok in checks.items():
+            if not ok:
+                raise ConfigError(f"config: mlp.{key} = {getattr(self, key)!r} is out of range")
+
+
+@dataclass(frozen=True)
+class ImportanceConfig:
+    """eli5 permutation importance of each fold's LightGBM model on that fold's validation rows."""
+
+    max_rows: int = 1000
+    n_iter: int = 2
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.max_rows < 1 or self.n_iter < 1:
+            raise ConfigError(f"config: importance.max_rows and importance.n_iter must be >= 1: {self}")
+
+
+@dataclass(frozen=True)
+class SelectionConfig:
+    """Which features the pruned models keep, from the ranked importances."""
+
+    rule: str = choice("mean_minus_std", ("mean_minus_std", "mean_above", "top_k", "all"))
+    threshold: float = 0.0
+    k_std: float = 1.0
+    top_k: int = 40
+
+
+@dataclass(frozen=True)
 class BlendConfig:
     """Blend of the models' OOF predictions; weights on the simplex minimise OOF log loss."""
 
-    models: tuple[str, ...] = choice(("lgbm",), MODEL_NAMES)
+    models: tuple[str, ...] = choice(("lgbm", "mlp"), MODEL_NAMES)
 
     def __post_init__(self) -> None:
         if not self.models or len(set(self.models)) != len(self.models):
@@ -92,6 +166,9 @@ class Config:
     features: FeaturesConfig = FeaturesConfig()
     folds: FoldsConfig = FoldsConfig()
     lgbm: LgbmConfig = LgbmConfig()
+    mlp: MlpConfig = MlpConfig()
+    importance: ImportanceConfig = ImportanceConfig()
+    selection: SelectionConfig = SelectionConfig()
     blend: BlendConfig = BlendConfig()
     submission: SubmissionConfig = SubmissionConfig()
 

@@ -39,6 +39,8 @@ class ModelResult:
     oof_score: float
     folds_signature: str
     info: dict = field(default_factory=dict)
+    fold_models: tuple = ()
+    """The trained model of each fold (for permutation importance or your own predictions)."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,20 @@ class StoppingPlan:
     mode: str = "inner"
     inner_share: float = 0.1
     seed: int = 0
+
+
+class ColumnSubset:
+    """A fold model that sees only some columns of the feature matrix (per-fold feature sets)."""
+
+    def __init__(self, model: FoldModel, columns: np.ndarray):
+        self.model, self.columns = model, np.asarray(columns)
+
+    def fit(self, x_fit, y_fit, x_stop, y_stop) -> None:
+        pick = self.columns
+        self.model.fit(x_fit[:, pick], y_fit, None if x_stop is None else x_stop[:, pick], y_stop)
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        return self.model.predict_proba(x[:, self.columns])
 
 
 def inner_split(labels: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -96,13 +112,14 @@ def cross_validate(
     )
     oof = np.zeros((len(x), data.n_classes))
     test = np.zeros((len(x_test_values), data.n_classes))
-    scores, seconds = [], []
+    scores, seconds, models = [], [], []
     bar = progress(range(folds.n_splits), desc=name, unit="fold")
     for fold in bar:
         start = time.perf_counter()
         train, valid = np.flatnonzero(fold_of_row != fold), np.flatnonzero(fold_of_row == fold)
         model = make_model(fold)
         fit_fold(model, x, y, train, valid, plan, fold)
+        models.append(model)
         oof[valid] = model.predict_proba(x[valid])
         test += model.predict_proba(x_test_values) / folds.n_splits
         scores.append(multiclass_log_loss(y[valid], oof[valid]))
@@ -118,4 +135,5 @@ def cross_validate(
         oof_score=multiclass_log_loss(y, oof),
         folds_signature=folds.signature,
         info={"early_stopping": plan.mode},
+        fold_models=tuple(models),
     )

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 from features import table
-from models import lgbm
-from pipeline import blend, folds, submission
+from models import lgbm, mlp
+from pipeline import blend, folds, importance, submission
 from pipeline.config import MODEL_NAMES, Config
 
 
@@ -28,6 +28,22 @@ def stage_graph(config: Config) -> dict[str, Stage]:
         Stage("features", table.build_features, ("data",), "features"),
         Stage("folds", folds.make_folds, ("data",), "folds"),
         Stage("lgbm", lgbm.train_lgbm, ("data", "features", "folds"), "lgbm"),
+        Stage("mlp", mlp.train_mlp, ("data", "features", "folds"), "mlp"),
+        Stage(
+            "importance",
+            importance.permutation_importance,
+            ("data", "features", "folds", "lgbm"),
+            "importance",
+        ),
+        Stage("selection", importance.select_features, ("importance",), "selection"),
+        Stage("lgbm_pruned", lgbm.train_lgbm_pruned, ("data", "features", "folds", "selection"), "lgbm"),
+        Stage("mlp_pruned", mlp.train_mlp_pruned, ("data", "features", "folds", "selection"), "mlp"),
+        Stage(
+            "lgbm_pruned_nested",
+            lgbm.train_lgbm_pruned_nested,
+            ("data", "features", "folds", "selection"),
+            "lgbm",
+        ),
         Stage("blend", blend.blend_models, ("data", "folds", *config.blend.models), "blend"),
         Stage("submission", submission.make_submission, ("data", "blend"), "submission"),
     ]
@@ -35,4 +51,5 @@ def stage_graph(config: Config) -> dict[str, Stage]:
 
 
 MODEL_STAGES = MODEL_NAMES
-TARGETS = {"features": "features", "folds": "folds", "lgbm": "lgbm", "blend": "blend", "all": "submission"}
+TARGETS = {name: name for name in ("features", "folds", *MODEL_NAMES, "importance", "selection", "blend")}
+TARGETS["all"] = "submission"

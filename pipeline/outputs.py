@@ -7,10 +7,12 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 
 from pipeline.cv import ModelResult
+from pipeline.importance import Importance, Selection
 
 FLOAT_FORMAT = "%.7g"
 
@@ -21,21 +23,46 @@ def prediction_frame(proba: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_run_folder(
-    folder: Path, submission: pd.DataFrame, results: list[ModelResult], run_info: dict
+    folder: Path,
+    submission: pd.DataFrame,
+    results: list[ModelResult],
+    run_info: dict,
+    importance: tuple[Importance, Selection] | None = None,
 ) -> Path:
-    """Write submission.csv, oof_<model>.csv, test_<model>.csv and run.json; the folder appears whole."""
+    """Write submission.csv, oof_<model>.csv, test_<model>.csv, run.json (and the importance files
+    when the run pruned features); the folder appears whole or not at all."""
+    writers: dict[str, Callable[[Path], None]] = {
+        "submission.csv": lambda path: submission.to_csv(path, index=False)
+    }
+    for result in results:
+        writers[f"oof_{result.name}.csv"] = _csv_writer(result.oof_proba)
+        writers[f"test_{result.name}.csv"] = _csv_writer(result.test_proba)
+    if importance is not None:
+        writers.update(importance_writers(*importance))
+    writers["run.json"] = lambda path: path.write_text(json.dumps(run_info, indent=2, default=str), "utf-8")
+    return write_folder(folder, writers)
+
+
+def importance_writers(importance: Importance, selection: Selection) -> dict[str, Callable[[Path], None]]:
+    """importance.csv (ranked, with a kept column) and kept_features.txt (one name per line)."""
+    ranked = importance.ranked.assign(kept=lambda t: t["feature"].isin(selection.kept))
+    return {
+        "importance.csv": lambda path: ranked.to_csv(path, float_format=FLOAT_FORMAT),
+        "kept_features.txt": lambda path: path.write_text("".join(f"{n}\n" for n in selection.kept), "utf-8"),
+    }
+
+
+def _csv_writer(proba: pd.DataFrame) -> Callable[[Path], None]:
+    return lambda path: prediction_frame(proba).to_csv(path, float_format=FLOAT_FORMAT)
+
+
+def write_folder(folder: Path, writers: dict[str, Callable[[Path], None]]) -> Path:
+    """Each writer writes its file into a staging folder, which then replaces ``folder`` at once."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
-        submission.to_csv(staging / "submission.csv", index=False)
-        for result in results:
-            prediction_frame(result.oof_proba).to_csv(
-                staging / f"oof_{result.name}.csv", float_format=FLOAT_FORMAT
-            )
-            prediction_frame(result.test_proba).to_csv(
-                staging / f"test_{result.name}.csv", float_format=FLOAT_FORMAT
-            )
-        (staging / "run.json").write_text(json.dumps(run_info, indent=2, default=str), encoding="utf-8")
+        for name, write in writers.items():
+            write(staging / name)
         replace_folder(staging, folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

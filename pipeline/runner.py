@@ -24,7 +24,7 @@ from pipeline.cv import ModelResult
 from pipeline.graph import stage_graph
 from pipeline.sources import FileSource, SampleSource
 
-LIBRARIES = ("numpy", "pandas", "scikit-learn", "scipy", "lightgbm", "joblib")
+LIBRARIES = ("numpy", "pandas", "scikit-learn", "scipy", "lightgbm", "torch", "joblib")
 
 
 @lru_cache(maxsize=1)

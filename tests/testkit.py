@@ -19,6 +19,13 @@ TINY = [
     "lgbm.early_stopping_rounds=5",
     "lgbm.num_leaves=7",
     "lgbm.max_bin=31",
+    "mlp.hidden=32",
+    "mlp.depth=2",
+    "mlp.max_epochs=8",
+    "mlp.patience=3",
+    "mlp.batch_size=256",
+    "mlp.learning_rate=0.01",
+    "mlp.device='cpu'",
 ]
 
 

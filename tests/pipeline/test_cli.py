@@ -32,11 +32,12 @@ def test_all_on_given_files_writes_a_submission_in_the_sample_format(tmp_path, s
     assert list(submission.columns) == list(sample.columns)
     assert submission["id"].tolist() == sample["id"].tolist()
     assert np.allclose(submission.iloc[:, 1:].sum(axis=1), 1.0)
-    oof = pd.read_csv(folder / "oof_lgbm.csv", index_col="id")
-    assert list(oof.columns) == list(sample.columns[1:])
-    assert oof.index.tolist() == pd.read_csv(sample_dir / "train.csv")["id"].tolist()
+    for model in ("lgbm", "mlp", "blend"):
+        oof = pd.read_csv(folder / f"oof_{model}.csv", index_col="id")
+        assert list(oof.columns) == list(sample.columns[1:])
+        assert oof.index.tolist() == pd.read_csv(sample_dir / "train.csv")["id"].tolist()
     out = capsys.readouterr().out
-    assert "Dacon's files" in out and "lgbm" in out and "submission:" in out
+    assert "Dacon's files" in out and "lgbm" in out and "mlp" in out and "submission:" in out
 
 
 def test_default_runs_on_the_built_in_sample_with_a_banner(tmp_path, capsys, monkeypatch):
@@ -116,3 +117,31 @@ def test_load_result_returns_the_cached_oof(tmp_path, monkeypatch):
     assert run_cli(tmp_path, "--stage", "lgbm") == 0
     result = load_result("lgbm", cache_dir=tmp_path / "cache", overrides=TINY)
     assert result.oof_proba.index.name == "id" and result.oof_proba.shape[1] == 19
+
+
+def test_mlp_stage_alone_and_its_result_in_python(tmp_path, monkeypatch, capsys):
+    from pipeline.api import load_result
+
+    monkeypatch.chdir(tmp_path)
+    assert run_cli(tmp_path, "--stage", "mlp") == 0
+    table = capsys.readouterr().out
+    assert "mlp" in table and "lgbm" not in table
+    result = load_result("mlp", cache_dir=tmp_path / "cache", overrides=TINY)
+    assert result.oof_proba.shape[1] == 19 and result.info["epochs"]
+
+
+def test_importance_stage_prints_eli5_writes_ranked_csv_and_reruns_from_cache(tmp_path, capsys):
+    quick = ["--set", "importance.max_rows=200", "--set", "importance.n_iter=1"]
+    assert run_cli(tmp_path, "--stage", "importance", *quick) == 0
+    out = capsys.readouterr().out
+    assert "Permutation importance (eli5)" in out and " ± " in out and "kept " in out
+    folder = run_folder(tmp_path)
+    ranked = pd.read_csv(folder / "importance.csv", index_col="rank")
+    kept = (folder / "kept_features.txt").read_text().split()
+    assert ranked["mean"].is_monotonic_decreasing and ranked.index.tolist()[0] == 1
+    assert ranked.loc[ranked["kept"], "feature"].tolist() == kept
+    start = time.perf_counter()
+    assert run_cli(tmp_path, "--stage", "importance", *quick) == 0
+    assert time.perf_counter() - start < 5
+    table = capsys.readouterr().out
+    assert "importance" in table and " no " not in table

@@ -6,13 +6,13 @@ import pytest
 from testkit import TINY, make_runner
 
 from features import table
-from models import lgbm
+from models import lgbm, mlp
 from pipeline import folds
 from pipeline import runner as runner_module
 from pipeline.codehash import source_closure
 from pipeline.config import load_config
 
-STAGES = ["features", "folds", "lgbm", "blend", "submission"]
+STAGES = ["features", "folds", "lgbm", "mlp", "blend", "submission"]
 
 
 @pytest.fixture
@@ -33,6 +33,7 @@ def calls(monkeypatch):
     counting(table, "build_features", "features")
     counting(folds, "make_folds", "folds")
     counting(lgbm, "train_lgbm", "lgbm")
+    counting(mlp, "train_mlp", "mlp")
     return counts
 
 
@@ -43,10 +44,10 @@ def statuses(runner):
 def test_cache_hit_skips_the_work(tmp_path, calls, tiny_config):
     first = make_runner(tiny_config, tmp_path)
     first.run("submission")
-    assert calls == {"features": 1, "folds": 1, "lgbm": 1}
+    assert calls == {"features": 1, "folds": 1, "lgbm": 1, "mlp": 1}
     second = make_runner(tiny_config, tmp_path)
     second.run("submission")
-    assert calls == {"features": 1, "folds": 1, "lgbm": 1}
+    assert calls == {"features": 1, "folds": 1, "lgbm": 1, "mlp": 1}
     assert second.calls == {}
     assert statuses(second)["submission"] == "cached"
 
@@ -55,7 +56,7 @@ def test_lgbm_config_change_reruns_lgbm_and_after_only(tmp_path, calls, tiny_con
     make_runner(tiny_config, tmp_path).run("submission")
     changed = make_runner(load_config(overrides=[*TINY, "lgbm.num_leaves=5"]), tmp_path)
     changed.run("submission")
-    assert calls == {"features": 1, "folds": 1, "lgbm": 2}
+    assert calls == {"features": 1, "folds": 1, "lgbm": 2, "mlp": 1}
     assert set(changed.calls) == {"lgbm", "blend", "submission"}
 
 
@@ -63,7 +64,7 @@ def test_folds_config_change_keeps_features(tmp_path, calls, tiny_config):
     make_runner(tiny_config, tmp_path).run("submission")
     changed = make_runner(load_config(overrides=[*TINY, "folds.seed=7"]), tmp_path)
     changed.run("submission")
-    assert set(changed.calls) == {"folds", "lgbm", "blend", "submission"}
+    assert set(changed.calls) == {"folds", "lgbm", "mlp", "blend", "submission"}
     assert statuses(changed)["features"] == "cached"
 
 
@@ -82,6 +83,7 @@ def test_cached_blend_loads_without_its_inputs(tmp_path, tiny_config):
         "features": "cached, not loaded",
         "folds": "cached, not loaded",
         "lgbm": "cached, not loaded",
+        "mlp": "cached, not loaded",
         "blend": "cached",
     }
     assert "data" not in again._artifacts

@@ -1,0 +1,168 @@
+"""Permutation importance (eli5) on held-out rows, the cutoff rules and the pruned models."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from testkit import TINY, make_runner
+
+from features.table import FeatureTable, build_features
+from models.lgbm import train_lgbm
+from pipeline.config import FeaturesConfig, FoldsConfig, ImportanceConfig, SelectionConfig, load_config
+from pipeline.folds import make_folds
+from pipeline.importance import (
+    Importance,
+    PrefitClassifier,
+    neg_log_loss,
+    permutation_importance,
+    select_features,
+    stratified_subsample,
+)
+
+QUICK = [*TINY, "importance.max_rows=200", "importance.n_iter=1"]
+
+
+@pytest.fixture
+def planted(tiny_data, tiny_config):
+    """The tiny feature table plus a pure-noise column and a column that nearly gives the label."""
+    base = build_features(tiny_data, FeaturesConfig(families=("raw", "colours")))
+    rng = np.random.default_rng(0)
+
+    def plant(frame: pd.DataFrame, labels: np.ndarray) -> pd.DataFrame:
+        frame = frame.copy()
+        frame["noise"] = rng.normal(size=len(frame)).astype(np.float32)
+        frame["oracle"] = (labels + rng.normal(scale=0.05, size=len(frame))).astype(np.float32)
+        return frame
+
+    test_labels = tiny_data.test_labels.loc[base.test.index].to_numpy()
+    features = FeatureTable(
+        train=plant(base.train, tiny_data.labels.loc[base.train.index].to_numpy()),
+        test=plant(base.test, test_labels),
+    )
+    folds = make_folds(tiny_data, FoldsConfig(n_splits=3, seed=0))
+    lgbm = train_lgbm(tiny_data, features, folds, tiny_config.lgbm)
+    importance = permutation_importance(tiny_data, features, folds, lgbm, ImportanceConfig(max_rows=300))
+    return importance, features
+
+
+def test_informative_feature_ranks_first_and_noise_ranks_low_and_is_pruned(planted):
+    importance, features = planted
+    table = importance.table
+    assert table.index[0] == "oracle"
+    assert table.loc["oracle", "mean"] > 10 * table["mean"].drop("oracle").abs().max()
+    assert list(table.index).index("noise") >= len(table) * 3 // 4
+    selection = select_features(importance, SelectionConfig())
+    assert "noise" in selection.dropped and "oracle" in selection.kept
+    assert set(selection.kept) | set(selection.dropped) == set(features.names)
+
+
+def test_importances_come_from_a_stratified_sample_of_each_folds_validation_rows(planted):
+    importance, _ = planted
+    assert importance.rows_per_fold and all(rows <= 320 for rows in importance.rows_per_fold)
+    assert importance.table.filter(like="fold_").shape[1] == 3
+    assert np.all(np.asarray(importance.base_scores) > 0)
+
+
+def test_stratified_subsample_keeps_every_class():
+    labels = np.array([0] * 1000 + [1] * 30 + [2] * 1)
+    rows = stratified_subsample(labels, 100, seed=0)
+    assert 90 <= len(rows) <= 110 and set(labels[rows]) == {0, 1, 2}
+    assert np.array_equal(stratified_subsample(labels[:50], 100, seed=0), np.arange(50))
+
+
+def test_scorer_handles_classes_missing_from_the_rows():
+    class Uniform:
+        def predict_proba(self, x):
+            return np.full((len(x), 19), 1 / 19)
+
+    estimator = PrefitClassifier(Uniform(), 19)
+    assert neg_log_loss(estimator, np.zeros((3, 2)), np.array([0, 0, 4])) == pytest.approx(-np.log(19))
+    assert estimator.predict(np.zeros((2, 2))).tolist() == [0, 0]
+
+
+def hand_made(means, stds) -> Importance:
+    names = [f"f{i}" for i in range(len(means))]
+    table = pd.DataFrame({"mean": means, "std": stds}, index=names).sort_values("mean", ascending=False)
+    return Importance(table=table, base_scores=(0.5,), rows_per_fold=(10,), n_iter=1)
+
+
+@pytest.mark.parametrize(
+    ("cfg", "kept"),
+    [
+        (SelectionConfig(rule="mean_minus_std", k_std=1.0), ("f0",)),
+        (SelectionConfig(rule="mean_above", threshold=0.0), ("f0", "f1")),
+        (SelectionConfig(rule="top_k", top_k=3), ("f0", "f1", "f2")),
+        (SelectionConfig(rule="all"), ("f0", "f1", "f2", "f3")),
+        (SelectionConfig(rule="mean_above", threshold=1.0), ("f0",)),  # never empty
+    ],
+)
+def test_cutoff_rules(cfg, kept):
+    selection = select_features(hand_made([0.3, 0.01, 0.0, -0.02], [0.05, 0.02, 0.01, 0.01]), cfg)
+    assert selection.kept == kept
+    assert len(selection.kept) + len(selection.dropped) == 4
+
+
+def test_kept_list_sets_the_pruned_models_inputs_and_cache_key(tmp_path):
+    base = [*TINY, "blend.models=['lgbm', 'lgbm_pruned']", "importance.max_rows=200", "importance.n_iter=1"]
+    first = make_runner(
+        load_config(overrides=[*base, "selection.rule='top_k'", "selection.top_k=5"]), tmp_path
+    )
+    pruned = first.run("lgbm_pruned")
+    selection = first.artifact("selection")
+    assert pruned.info["features"] == list(selection.kept) and len(selection.kept) == 5
+    assert pruned.name == "lgbm_pruned" and pruned.oof_proba.shape[1] == 19
+    second = make_runner(
+        load_config(overrides=[*base, "selection.rule='top_k'", "selection.top_k=8"]), tmp_path
+    )
+    assert second.run("lgbm_pruned").info["features"] == list(second.artifact("selection").kept)
+    assert len(second.artifact("selection").kept) == 8
+    assert second.key("lgbm_pruned") != first.key("lgbm_pruned")
+    assert second.key("importance") == first.key("importance")
+    assert second.records["importance"].status.startswith("cached")
+    blend = second.run("blend")
+    assert set(blend.info["weights"]) == {"lgbm", "lgbm_pruned"}
+
+
+def test_pruned_mlp_trains_on_the_kept_features(tmp_path):
+    config = load_config(
+        overrides=[
+            *TINY,
+            "importance.max_rows=200",
+            "importance.n_iter=1",
+            "selection.rule='top_k'",
+            "selection.top_k=6",
+        ]
+    )
+    runner = make_runner(config, tmp_path)
+    result = runner.run("mlp_pruned")
+    assert result.info["features"] == list(runner.artifact("selection").kept)
+
+
+def test_nested_check_prunes_each_fold_with_the_other_folds_importances(tmp_path):
+    config = load_config(overrides=[*QUICK, "selection.rule='top_k'", "selection.top_k=6"])
+    runner = make_runner(config, tmp_path)
+    nested = runner.run("lgbm_pruned_nested")
+    importance, selection = runner.artifact("importance"), runner.artifact("selection")
+    assert len(selection.kept_per_fold) == 3
+    for fold, kept in enumerate(selection.kept_per_fold):
+        others = importance.without_fold(fold)
+        assert kept == tuple(others.index[:6])
+        assert others.filter(like="fold_").shape[1] == 2
+    assert nested.info["features_per_fold"] == [6, 6, 6]
+    assert nested.oof_proba.shape[1] == 19 and np.isfinite(nested.oof_score)
+
+
+def test_column_subset_feeds_the_model_only_its_columns():
+    from pipeline.cv import ColumnSubset
+
+    class Recorder:
+        def fit(self, x_fit, y_fit, x_stop, y_stop):
+            self.shapes = (x_fit.shape, None if x_stop is None else x_stop.shape)
+
+        def predict_proba(self, x):
+            return x
+
+    model = ColumnSubset(Recorder(), np.array([2, 0]))
+    x = np.arange(12.0).reshape(3, 4)
+    model.fit(x, None, x[:1], None)
+    assert model.model.shapes == ((3, 2), (1, 2))
+    assert model.predict_proba(x).tolist() == [[2.0, 0.0], [6.0, 4.0], [10.0, 8.0]]
