@@ -1,13 +1,16 @@
 """Python access for notebooks: any stage's artifact for a config, from the cache.
 
-from pipeline.api import load_result
-oof = load_result("lgbm").oof_proba      # DataFrame: index id, one column per class
+from pipeline.api import load_predictions, load_result
+oof = load_predictions("lgbm")            # DataFrame: index id, one column per class
+test = load_predictions("blend", "test")
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Callable
+
+import pandas as pd
 
 from pipeline.cache import Cache
 from pipeline.config import Config, load_config
@@ -32,6 +35,16 @@ def load_result(
     set_quiet(quiet)
     runner = open_runner(cfg, data_dir, cache_dir, log=silent if quiet else stderr_log)
     return runner.run(stage)
+
+
+def load_predictions(model: str = "blend", kind: str = "oof", **options) -> pd.DataFrame:
+    """A model's out-of-fold (``kind="oof"``) or test (``"test"``) probabilities: index ``id``, one
+    column per class. ``model`` is any model stage or ``blend``; ``options`` are those of
+    ``load_result`` (``cache_dir``, ``config``, ``overrides``, ``data_dir``)."""
+    if kind not in ("oof", "test"):
+        raise ValueError(f"kind must be 'oof' or 'test', not {kind!r}")
+    result = load_result(model, **options)
+    return (result.oof_proba if kind == "oof" else result.test_proba).rename_axis("id")
 
 
 def open_runner(

@@ -1,19 +1,34 @@
-"""The blend stage: weights on the probability simplex that minimise OOF log loss."""
+"""The blend stage: simplex weights on the models' OOF predictions, scored honestly.
+
+Two ways to combine, each with optional temperature:
+- ``linear``: the weighted mean of the probabilities;
+- ``geometric``: the weighted mean of the log probabilities, renormalised (log-space pooling).
+
+Weights fitted on all OOF rows are scored on the rows they saw: the *optimistic* score. The *honest*
+score refits the weights on the other folds for each fold and scores that fold with them (nested);
+the blend's OOF predictions are those nested ones, its test predictions use weights from all rows.
+With ``method = "auto"`` the method with the better honest score is kept.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.optimize import minimize
+import pandas as pd
+from scipy.optimize import minimize, minimize_scalar
+from scipy.special import logsumexp
 
 from pipeline.cv import ModelResult
-from pipeline.metrics import multiclass_log_loss, per_fold_log_loss
+from pipeline.metrics import EPSILON, multiclass_log_loss, per_fold_log_loss
 
 if TYPE_CHECKING:
     from pipeline.config import BlendConfig
     from pipeline.data import Dataset
     from pipeline.folds import Folds
+
+METHODS = ("linear", "geometric")
 
 
 def check_same_folds(models: tuple[ModelResult, ...], folds: Folds) -> None:
@@ -26,15 +41,63 @@ def check_same_folds(models: tuple[ModelResult, ...], folds: Folds) -> None:
             )
 
 
-def fit_simplex_weights(oof_probas: list[np.ndarray], labels: np.ndarray) -> np.ndarray:
-    """Non-negative weights summing to 1 that minimise the log loss of the weighted mean (SLSQP)."""
-    n = len(oof_probas)
+@dataclass(frozen=True)
+class BlendFit:
+    """Weights on the simplex and a temperature for one combining method."""
+
+    method: str
+    weights: np.ndarray
+    temperature: float = 1.0
+
+    def apply(self, stacked: np.ndarray) -> np.ndarray:
+        """Blend probabilities ``stacked`` (models, rows, classes) into (rows, classes)."""
+        return np.exp(self.log_proba(BlendInputs(stacked)))
+
+    def log_proba(self, inputs: BlendInputs) -> np.ndarray:
+        """Normalised log probabilities of the blend."""
+        if self.method == "linear":
+            log_p = np.log(np.clip(np.tensordot(self.weights, inputs.proba, axes=1), EPSILON, 1.0))
+        else:
+            log_p = np.tensordot(self.weights, inputs.log_proba, axes=1)
+        log_p = log_p / self.temperature
+        return log_p - logsumexp(log_p, axis=1, keepdims=True)
+
+    def loss(self, inputs: BlendInputs, labels: np.ndarray) -> float:
+        """Log loss on ``labels`` (probabilities floored at the metric's epsilon)."""
+        log_p = self.log_proba(inputs)[np.arange(len(labels)), labels]
+        return float(-np.mean(np.maximum(log_p, np.log(EPSILON))))
+
+
+class BlendInputs:
+    """The models' probabilities with their clipped logs computed once (the optimiser reuses them)."""
+
+    def __init__(self, proba: np.ndarray):
+        self.proba = proba
+        self.log_proba = np.log(np.clip(proba, EPSILON, 1.0))
+
+
+def fit_blend(method: str, stacked, labels: np.ndarray, temperature: bool) -> BlendFit:
+    """Weights (SLSQP on the simplex, also trying each single model), then the temperature."""
+    inputs = stacked if isinstance(stacked, BlendInputs) else BlendInputs(stacked)
+    weights = fit_simplex_weights(method, inputs, labels)
+    fit = BlendFit(method, weights)
+    if not temperature:
+        return fit
+    best = minimize_scalar(
+        lambda t: BlendFit(method, weights, t).loss(inputs, labels), bounds=(0.25, 4.0), method="bounded"
+    )
+    return BlendFit(method, weights, float(best.x))
+
+
+def fit_simplex_weights(method: str, stacked, labels: np.ndarray) -> np.ndarray:
+    """Non-negative weights summing to 1 that minimise the blend's log loss on ``labels``."""
+    inputs = stacked if isinstance(stacked, BlendInputs) else BlendInputs(stacked)
+    n = len(inputs.proba)
     if n == 1:
         return np.ones(1)
-    stacked = np.stack(oof_probas)
 
     def loss(weights: np.ndarray) -> float:
-        return multiclass_log_loss(labels, np.tensordot(weights, stacked, axes=1))
+        return BlendFit(method, weights).loss(inputs, labels)
 
     result = minimize(
         loss,
@@ -42,27 +105,62 @@ def fit_simplex_weights(oof_probas: list[np.ndarray], labels: np.ndarray) -> np.
         method="SLSQP",
         bounds=[(0.0, 1.0)] * n,
         constraints=({"type": "eq", "fun": lambda w: w.sum() - 1.0},),
+        options={"ftol": 1e-10, "maxiter": 200},
     )
-    weights = np.clip(result.x, 0.0, None)
-    return weights / weights.sum()
+    candidates = [np.clip(result.x, 0.0, None)] + list(np.eye(n))
+    candidates = [w / w.sum() for w in candidates]
+    return min(candidates, key=loss)
+
+
+def nested_oof(
+    method: str, stacked: np.ndarray, labels: np.ndarray, fold_of_row: np.ndarray, temperature: bool
+) -> np.ndarray:
+    """Each fold's rows blended with weights fitted on the other folds' rows only."""
+    out = np.empty(stacked.shape[1:])
+    for fold in np.unique(fold_of_row):
+        held = fold_of_row == fold
+        fit = fit_blend(method, BlendInputs(stacked[:, ~held]), labels[~held], temperature)
+        out[held] = fit.apply(stacked[:, held])
+    return out
 
 
 def blend_models(data: Dataset, folds: Folds, *models: ModelResult, cfg: BlendConfig) -> ModelResult:
-    """Weighted mean of the models' probabilities; with one model, that model. Score is optimistic
-    when weights were fitted (they saw the OOF they are scored on)."""
+    """Blend the models; OOF predictions and score are the honest nested ones, the optimistic score
+    (weights fitted on all OOF rows) is kept beside it in ``info``."""
     check_same_folds(models, folds)
-    labels = data.labels.loc[models[0].oof_proba.index].to_numpy()
-    weights = fit_simplex_weights([m.oof_proba.to_numpy() for m in models], labels)
-    oof = sum(w * m.oof_proba for w, m in zip(weights, models))
-    test = sum(w * m.test_proba for w, m in zip(weights, models))
-    fold_of_row = folds.fold_of_row.loc[oof.index].to_numpy()
+    index = models[0].oof_proba.index
+    labels = data.labels.loc[index].to_numpy()
+    fold_of_row = folds.fold_of_row.loc[index].to_numpy()
+    stacked = np.stack([m.oof_proba.loc[index].to_numpy() for m in models])
+    stacked_test = np.stack([m.test_proba.to_numpy() for m in models])
+    methods = METHODS if cfg.method == "auto" else (cfg.method,)
+    candidates = {}
+    inputs = BlendInputs(stacked)
+    for method in methods:
+        fit = fit_blend(method, inputs, labels, cfg.temperature)
+        honest = nested_oof(method, stacked, labels, fold_of_row, cfg.temperature)
+        candidates[method] = (fit, honest)
+    scores = {m: multiclass_log_loss(labels, honest) for m, (_, honest) in candidates.items()}
+    method = min(scores, key=scores.get)
+    fit, honest = candidates[method]
+    columns = list(data.classes)
     return ModelResult(
         name="blend",
-        oof_proba=oof,
-        test_proba=test,
-        fold_scores=per_fold_log_loss(labels, oof.to_numpy(), fold_of_row),
+        oof_proba=pd.DataFrame(honest, index=index, columns=columns),
+        test_proba=pd.DataFrame(fit.apply(stacked_test), index=models[0].test_proba.index, columns=columns),
+        fold_scores=per_fold_log_loss(labels, honest, fold_of_row),
         fold_seconds=(),
-        oof_score=multiclass_log_loss(labels, oof.to_numpy()),
+        oof_score=scores[method],
         folds_signature=folds.signature,
-        info={"weights": {m.name: float(w) for m, w in zip(models, weights)}, "optimistic": len(models) > 1},
+        info={
+            "method": method,
+            "weights": {m.name: float(w) for m, w in zip(models, fit.weights)},
+            "temperature": fit.temperature,
+            "honest_score": scores[method],
+            "optimistic_score": multiclass_log_loss(labels, fit.apply(stacked)),
+            "honest_by_method": scores,
+            "optimistic_by_method": {
+                m: multiclass_log_loss(labels, f.apply(stacked)) for m, (f, _) in candidates.items()
+            },
+        },
     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
+import json
 import sys
 import time
 import warnings
@@ -14,8 +16,9 @@ from pipeline.config import load_config
 from pipeline.errors import UserError
 from pipeline.graph import TARGETS, stage_graph
 from pipeline.importance import importance_text
+from pipeline.ledger import LEDGER_NAME, append_to_ledger, ledger_row
 from pipeline.metrics import multiclass_log_loss
-from pipeline.outputs import importance_writers, write_folder, write_run_folder
+from pipeline.outputs import importance_writers, report_writers, write_folder, write_run_folder
 from pipeline.progress import set_quiet
 from pipeline.report import summary_table
 from pipeline.runner import Runner, library_versions, silent, stderr_log
@@ -94,7 +97,8 @@ def write_outputs(runner: Runner, out_dir: Path) -> tuple[Path, list[tuple[str, 
     results = [runner.artifact(name) for name in runner.config.blend.models] + [blend]
     folder = out_dir / f"{runner.source.kind}-{runner.key('submission')[:12]}"
     pruning = importance_and_selection(runner, "submission")
-    write_run_folder(folder, submission, results, run_info(runner, "all", results), pruning)
+    report = runner.artifact("report")
+    write_run_folder(folder, submission, results, run_info(runner, "all", results), pruning, report)
     extra = []
     data = runner.artifact("data")
     if data.test_labels is not None:
@@ -135,18 +139,77 @@ def execute(args: argparse.Namespace) -> int:
     if isinstance(runner.source, FileSource):
         runner.artifact("data")  # validate the files before any stage runs
     start = time.perf_counter()
-    runner.run(target)
-    folder, extra = write_outputs(runner, args.out_dir) if args.stage == "all" else (None, [])
-    if args.stage in ("importance", "selection"):
-        folder = write_importance_outputs(runner, args.out_dir)
+    targets = (target, "report") if args.stage == "all" else (target,)
+    for name in targets:
+        runner.run(name)
+    folder, extra, where = write_stage_outputs(runner, args.stage, args.out_dir)
+    records = list({r.name: r for name in targets for r in runner.ordered_records(name)}.values())
+    seconds = time.perf_counter() - start
     print()
-    print(summary_table(runner.ordered_records(target), extra))
-    print(f"\n{args.stage} finished in {time.perf_counter() - start:.1f}s; cache: {args.cache_dir}/")
-    if folder is not None and args.stage == "all":
-        print(f"submission: {folder / 'submission.csv'}  (OOF and test predictions beside it)")
-    elif folder is not None:
-        print(f"importance: {folder / 'importance.csv'}, kept features: {folder / 'kept_features.txt'}")
+    print(summary_table(records, extra))
+    print(f"\n{args.stage} finished in {seconds:.1f}s; cache: {args.cache_dir}/")
+    append_to_ledger(args.out_dir / LEDGER_NAME, run_ledger_row(runner, args.stage, records, folder, seconds))
+    for line in where:
+        print(line)
     return 0
+
+
+def cache_status(statuses: set[str]) -> str:
+    """yes: every stage came from the cache; no: every stage was computed; partly: some of each."""
+    if "computed" not in statuses:
+        return "yes"
+    return "no" if statuses == {"computed"} else "partly"
+
+
+def write_stage_outputs(runner: Runner, stage: str, out_dir: Path) -> tuple[Path | None, list, list[str]]:
+    """Files a command leaves (run folder, importance files, report): (folder, summary rows, lines)."""
+    if stage == "all":
+        folder, extra = write_outputs(runner, out_dir)
+        return (
+            folder,
+            extra,
+            [
+                f"submission: {folder / 'submission.csv'}  (OOF and test predictions beside it)",
+                f"report: {folder / 'report' / 'index.html'}",
+            ],
+        )
+    if stage in ("importance", "selection"):
+        folder = write_importance_outputs(runner, out_dir)
+        return folder, [], [f"importance: {folder / 'importance.csv'}, kept: {folder / 'kept_features.txt'}"]
+    if stage == "report":
+        folder = out_dir / f"{runner.source.kind}-report-{runner.key('report')[:12]}"
+        write_folder(folder, report_writers(runner.artifact("report"), prefix=""))
+        return folder, [], [f"report: {folder / 'index.html'}"]
+    return None, [], []
+
+
+def run_ledger_row(runner: Runner, stage: str, records: list, folder: Path | None, seconds: float) -> dict:
+    """One ledger row: ids, hashes, every model's OOF log loss, the blend, the submission, the time."""
+    metas = {record.name: record.meta for record in records}
+    blend = metas.get("blend", {}).get("info", {})
+    config_json = json.dumps(dataclasses.asdict(runner.config), sort_keys=True, default=list)
+    statuses = {record.status for record in records}
+    return ledger_row(
+        run_id=runner.key(TARGETS[stage])[:12],
+        stage=stage,
+        data=runner.source.kind,
+        data_fingerprint=runner.key("data")[:12],
+        config_hash=hashlib.sha256(config_json.encode()).hexdigest()[:12],
+        models={
+            name: round(meta["oof_score"], 6)
+            for name, meta in metas.items()
+            if "oof_score" in meta and name != "blend"
+        },
+        blend_method=blend.get("method", ""),
+        blend_weights={name: round(w, 4) for name, w in blend.get("weights", {}).items()},
+        blend_honest=blend.get("honest_score", ""),
+        blend_optimistic=blend.get("optimistic_score", ""),
+        submission=str(folder / "submission.csv") if stage == "all" and folder else "",
+        seconds=f"{seconds:.1f}",
+        from_cache="yes"
+        if statuses.isdisjoint({"computed"})
+        else ("no" if statuses == {"computed"} else "partly"),
+    )
 
 
 def _forced(args: argparse.Namespace, target: str, config) -> frozenset[str]:

@@ -144,11 +144,21 @@ class BlendConfig:
     """Blend of the models' OOF predictions; weights on the simplex minimise OOF log loss."""
 
     models: tuple[str, ...] = choice(("lgbm", "mlp"), MODEL_NAMES)
+    method: str = choice("auto", ("auto", "linear", "geometric"))
+    temperature: bool = True
 
     def __post_init__(self) -> None:
         if not self.models or len(set(self.models)) != len(self.models):
             names = list(self.models)
             raise ConfigError(f"config: blend.models must name one model or more, each once: {names}")
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """The OOF report: how many confused pairs to list, how many confidence bins to plot."""
+
+    top_pairs: int = 10
+    bins: int = 10
 
 
 @dataclass(frozen=True)
@@ -170,6 +180,7 @@ class Config:
     importance: ImportanceConfig = ImportanceConfig()
     selection: SelectionConfig = SelectionConfig()
     blend: BlendConfig = BlendConfig()
+    report: ReportConfig = ReportConfig()
     submission: SubmissionConfig = SubmissionConfig()
 
     def section(self, name: str) -> Any:

@@ -10,7 +10,7 @@ from typing import Callable
 
 from features import table
 from models import lgbm, mlp
-from pipeline import blend, folds, importance, submission
+from pipeline import blend, folds, importance, oof_report, submission
 from pipeline.config import MODEL_NAMES, Config
 
 
@@ -46,10 +46,13 @@ def stage_graph(config: Config) -> dict[str, Stage]:
         ),
         Stage("blend", blend.blend_models, ("data", "folds", *config.blend.models), "blend"),
         Stage("submission", submission.make_submission, ("data", "blend"), "submission"),
+        Stage("report", oof_report.build_report, ("data", *config.blend.models, "blend"), "report"),
     ]
     return {stage.name: stage for stage in stages}
 
 
 MODEL_STAGES = MODEL_NAMES
-TARGETS = {name: name for name in ("features", "folds", *MODEL_NAMES, "importance", "selection", "blend")}
+TARGETS = {
+    name: name for name in ("features", "folds", *MODEL_NAMES, "importance", "selection", "blend", "report")
+}
 TARGETS["all"] = "submission"

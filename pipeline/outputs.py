@@ -13,6 +13,7 @@ import pandas as pd
 
 from pipeline.cv import ModelResult
 from pipeline.importance import Importance, Selection
+from pipeline.oof_report import Report
 
 FLOAT_FORMAT = "%.7g"
 
@@ -28,6 +29,7 @@ def write_run_folder(
     results: list[ModelResult],
     run_info: dict,
     importance: tuple[Importance, Selection] | None = None,
+    report: Report | None = None,
 ) -> Path:
     """Write submission.csv, oof_<model>.csv, test_<model>.csv, run.json (and the importance files
     when the run pruned features); the folder appears whole or not at all."""
@@ -39,6 +41,8 @@ def write_run_folder(
         writers[f"test_{result.name}.csv"] = _csv_writer(result.test_proba)
     if importance is not None:
         writers.update(importance_writers(*importance))
+    if report is not None:
+        writers.update(report_writers(report, prefix="report/"))
     writers["run.json"] = lambda path: path.write_text(json.dumps(run_info, indent=2, default=str), "utf-8")
     return write_folder(folder, writers)
 
@@ -52,6 +56,25 @@ def importance_writers(importance: Importance, selection: Selection) -> dict[str
     }
 
 
+def report_writers(report: Report, prefix: str) -> dict[str, Callable[[Path], None]]:
+    """index.html, its PNG pictures and each table as CSV, under ``prefix`` in the folder."""
+    writers: dict[str, Callable[[Path], None]] = {
+        f"{prefix}index.html": lambda path: path.write_text(report.html, "utf-8")
+    }
+    for name, picture in report.pictures.items():
+        writers[f"{prefix}{name}"] = lambda path, picture=picture: path.write_bytes(picture)
+    for name, table in report.tables.items():
+        file = name.replace(": ", "_").replace(" ", "_")
+        writers[f"{prefix}{file}.csv"] = lambda path, table=table: table.to_csv(
+            path, float_format=FLOAT_FORMAT
+        )
+    return writers
+
+
+def _table_writer(table: pd.DataFrame) -> Callable[[Path], None]:
+    return lambda path: table.to_csv(path, float_format=FLOAT_FORMAT)
+
+
 def _csv_writer(proba: pd.DataFrame) -> Callable[[Path], None]:
     return lambda path: prediction_frame(proba).to_csv(path, float_format=FLOAT_FORMAT)
 
@@ -62,6 +85,7 @@ def write_folder(folder: Path, writers: dict[str, Callable[[Path], None]]) -> Pa
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
         for name, write in writers.items():
+            (staging / name).parent.mkdir(parents=True, exist_ok=True)
             write(staging / name)
         replace_folder(staging, folder)
     finally:

@@ -13,8 +13,9 @@ def score_cells(meta: dict) -> tuple[str, str]:
         return "-", "-"
     folds = np.asarray(meta.get("fold_scores", []), dtype=float)
     overall = f"{meta['oof_score']:.4f}"
-    if meta.get("info", {}).get("optimistic"):
-        overall += " (optimistic)"
+    info = meta.get("info", {})
+    if "optimistic_score" in info:
+        overall += f" (honest; optimistic {info['optimistic_score']:.4f})"
     per_fold = f"{folds.mean():.4f} ± {folds.std():.4f}" if len(folds) else "-"
     return overall, per_fold
 

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 from pipeline.cache import Cache
+from pipeline.cv import ModelResult
+from pipeline.metrics import multiclass_log_loss
 from pipeline.runner import Runner, silent
 from pipeline.sources import SampleSource
 
@@ -32,3 +37,18 @@ TINY = [
 def make_runner(config, cache_dir: Path, **kwargs) -> Runner:
     """A quiet runner on the built-in sample."""
     return Runner(config, SampleSource(config.sample), Cache(cache_dir), log=silent, **kwargs)
+
+
+def fake_model(name, data, folds, quality, seed):
+    """A model whose probabilities put ``quality`` extra mass on the true class, plus noise."""
+    rng = np.random.default_rng(seed)
+    n, k = len(data.labels), data.n_classes
+    proba = rng.dirichlet(np.ones(k), size=n)
+    proba[np.arange(n), data.labels.to_numpy()] += quality
+    proba /= proba.sum(axis=1, keepdims=True)
+    oof = pd.DataFrame(proba, index=data.labels.index, columns=list(data.classes))
+    test = pd.DataFrame(
+        np.full((len(data.test), k), 1.0 / k), index=data.test.index, columns=list(data.classes)
+    )
+    score = multiclass_log_loss(data.labels.to_numpy(), proba)
+    return ModelResult(name, oof, test, (score,), (0.0,), score, folds.signature)

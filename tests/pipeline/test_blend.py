@@ -3,27 +3,22 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
+from testkit import fake_model
 
-from pipeline.blend import blend_models, fit_simplex_weights
+from pipeline.blend import blend_models, fit_blend, fit_simplex_weights
 from pipeline.config import BlendConfig, FoldsConfig
-from pipeline.cv import ModelResult
 from pipeline.folds import make_folds
 from pipeline.metrics import multiclass_log_loss
 
 
-def fake_model(name, data, folds, quality, seed):
-    """A model whose probabilities put ``quality`` extra mass on the true class, plus noise."""
-    rng = np.random.default_rng(seed)
-    n, k = len(data.labels), data.n_classes
-    proba = rng.dirichlet(np.ones(k), size=n)
-    proba[np.arange(n), data.labels.to_numpy()] += quality
-    proba /= proba.sum(axis=1, keepdims=True)
-    oof = pd.DataFrame(proba, index=data.labels.index, columns=list(data.classes))
-    test = pd.DataFrame(
-        np.full((len(data.test), k), 1.0 / k), index=data.test.index, columns=list(data.classes)
-    )
-    score = multiclass_log_loss(data.labels.to_numpy(), proba)
-    return ModelResult(name, oof, test, (score,), (0.0,), score, folds.signature)
+def noisy_model(name, data, folds, seed):
+    """True-class probability uniform in (0.05, 0.95), independently per model: blending helps."""
+    member = fake_model(name, data, folds, 1.0, seed)
+    labels = data.labels.to_numpy()
+    p_true = np.random.default_rng(seed).uniform(0.05, 0.95, len(labels))
+    proba = np.repeat(((1 - p_true) / 18)[:, None], 19, axis=1)
+    proba[np.arange(len(labels)), labels] = p_true
+    return dataclasses.replace(member, oof_proba=pd.DataFrame(proba, index=member.oof_proba.index))
 
 
 @pytest.fixture
@@ -34,26 +29,68 @@ def folds(tiny_data):
 def test_weights_are_on_the_simplex_and_favour_the_better_model(tiny_data, folds):
     good = fake_model("good", tiny_data, folds, 3.0, 1)
     poor = fake_model("poor", tiny_data, folds, 0.5, 2)
-    blend = blend_models(tiny_data, folds, good, poor, cfg=BlendConfig())
+    blend = blend_models(tiny_data, folds, good, poor, cfg=BlendConfig(method="linear", temperature=False))
     weights = blend.info["weights"]
     assert sum(weights.values()) == pytest.approx(1.0) and min(weights.values()) >= 0
     assert weights["good"] > weights["poor"]
-    assert blend.info["optimistic"] is True
 
 
-def test_blend_is_at_least_as_good_as_its_best_member_on_oof(tiny_data, folds):
+@pytest.mark.parametrize("method", ["linear", "geometric", "auto"])
+@pytest.mark.parametrize("temperature", [False, True])
+def test_blend_is_never_worse_than_its_best_member(tiny_data, folds, method, temperature):
+    """Optimistic score: at least as good as the best member (one-hot weights are a candidate).
+    Honest (nested) score: at most noise worse, on data where the members are near equals."""
     members = [fake_model(f"m{i}", tiny_data, folds, q, i) for i, q in enumerate([2.0, 2.2, 1.5])]
-    blend = blend_models(tiny_data, folds, *members, cfg=BlendConfig())
-    assert blend.oof_score <= min(m.oof_score for m in members) + 1e-9
-    assert blend.oof_score == pytest.approx(
-        multiclass_log_loss(tiny_data.labels.to_numpy(), blend.oof_proba.to_numpy())
+    blend = blend_models(tiny_data, folds, *members, cfg=BlendConfig(method=method, temperature=temperature))
+    best = min(m.oof_score for m in members)
+    assert blend.info["optimistic_score"] <= best + 1e-9
+    assert blend.info["honest_score"] <= best + 0.01
+    labels = tiny_data.labels.to_numpy()
+    assert blend.oof_score == pytest.approx(multiclass_log_loss(labels, blend.oof_proba.to_numpy()))
+    assert blend.oof_score == blend.info["honest_score"]
+
+
+def test_honest_oof_uses_weights_fitted_without_each_fold(tiny_data, folds):
+    members = [noisy_model(f"m{i}", tiny_data, folds, i) for i in range(2)]
+    blend = blend_models(tiny_data, folds, *members, cfg=BlendConfig(method="linear", temperature=False))
+    assert 0.1 < blend.info["weights"]["m0"] < 0.9
+    stacked = np.stack([m.oof_proba.to_numpy() for m in members])
+    labels, fold_of_row = tiny_data.labels.to_numpy(), folds.fold_of_row.to_numpy()
+    held = fold_of_row == 0
+    own = fit_blend("linear", stacked[:, ~held], labels[~held], temperature=False)
+    assert np.allclose(blend.oof_proba.to_numpy()[held], own.apply(stacked[:, held]))
+    full = fit_blend("linear", stacked, labels, temperature=False)
+    assert not np.allclose(blend.oof_proba.to_numpy(), full.apply(stacked))
+
+
+def test_auto_keeps_the_method_with_the_better_honest_score(tiny_data, folds):
+    members = [fake_model(f"m{i}", tiny_data, folds, q, i) for i, q in enumerate([2.0, 1.8])]
+    blend = blend_models(tiny_data, folds, *members, cfg=BlendConfig(method="auto"))
+    honest = blend.info["honest_by_method"]
+    assert set(honest) == {"linear", "geometric"}
+    assert blend.info["method"] == min(honest, key=honest.get)
+
+
+def test_temperature_cools_an_overconfident_model(tiny_data, folds):
+    member = fake_model("sharp", tiny_data, folds, 1.0, 0)
+    labels = tiny_data.labels.to_numpy()
+    top = np.where(np.random.default_rng(0).random(len(labels)) < 0.3, (labels + 1) % 19, labels)
+    calibrated = np.full((len(labels), 19), 0.4 / 18)
+    calibrated[np.arange(len(labels)), top] = 0.6
+    sharp = calibrated**4
+    sharp /= sharp.sum(axis=1, keepdims=True)
+    member = dataclasses.replace(member, oof_proba=pd.DataFrame(sharp, index=member.oof_proba.index))
+    blend = blend_models(tiny_data, folds, member, cfg=BlendConfig(method="linear", temperature=True))
+    assert blend.info["temperature"] > 1.5
+    assert blend.info["optimistic_score"] < member.oof_proba.pipe(
+        lambda f: multiclass_log_loss(tiny_data.labels.to_numpy(), f.to_numpy())
     )
 
 
-def test_single_model_blend_is_that_model(tiny_data, folds):
+def test_single_model_blend_without_temperature_is_that_model(tiny_data, folds):
     member = fake_model("only", tiny_data, folds, 2.0, 0)
-    blend = blend_models(tiny_data, folds, member, cfg=BlendConfig())
-    assert blend.info == {"weights": {"only": 1.0}, "optimistic": False}
+    blend = blend_models(tiny_data, folds, member, cfg=BlendConfig(method="linear", temperature=False))
+    assert blend.info["weights"] == {"only": 1.0}
     pd.testing.assert_frame_equal(blend.test_proba, member.test_proba)
 
 
@@ -67,5 +104,6 @@ def test_fit_simplex_weights_recovers_a_dominant_model():
     labels = np.array([0, 1, 0, 1])
     right = np.array([[0.9, 0.1], [0.1, 0.9], [0.9, 0.1], [0.1, 0.9]])
     wrong = right[:, ::-1]
-    weights = fit_simplex_weights([wrong, right], labels)
-    assert weights[1] > 0.95
+    for method in ("linear", "geometric"):
+        weights = fit_simplex_weights(method, np.stack([wrong, right]), labels)
+        assert weights[1] > 0.95

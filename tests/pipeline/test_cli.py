@@ -1,5 +1,6 @@
 """End to end through the command line: submissions, OOF files, real test data, bad input."""
 
+import json
 import shutil
 import time
 
@@ -19,7 +20,7 @@ def run_cli(tmp_path, *args):
 
 
 def run_folder(tmp_path):
-    folders = list((tmp_path / "out").iterdir())
+    folders = [path for path in (tmp_path / "out").iterdir() if path.is_dir()]
     assert len(folders) == 1
     return folders[0]
 
@@ -145,3 +146,43 @@ def test_importance_stage_prints_eli5_writes_ranked_csv_and_reruns_from_cache(tm
     assert time.perf_counter() - start < 5
     table = capsys.readouterr().out
     assert "importance" in table and " no " not in table
+
+
+def test_all_writes_a_report_whose_images_exist_and_a_ledger_row_per_run(tmp_path):
+    from html.parser import HTMLParser
+
+    assert run_cli(tmp_path, "--stage", "all") == 0
+    report = run_folder(tmp_path) / "report"
+    sources = []
+
+    class Images(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            if tag == "img":
+                sources.append(dict(attrs)["src"])
+
+    Images().feed((report / "index.html").read_text(encoding="utf-8"))
+    assert len(sources) >= 4 and all((report / src).read_bytes().startswith(b"\x89PNG") for src in sources)
+    assert (report / "overview.csv").exists()
+
+    ledger = pd.read_csv(tmp_path / "out" / "ledger.csv")
+    assert len(ledger) == 1 and ledger.loc[0, "from_cache"] == "no" and ledger.loc[0, "stage"] == "all"
+    assert {"lgbm", "mlp"} <= set(json.loads(ledger.loc[0, "models"]))
+    assert ledger.loc[0, "blend_honest"] >= ledger.loc[0, "blend_optimistic"] - 1e-9
+    assert ledger.loc[0, "submission"].endswith("submission.csv")
+    assert run_cli(tmp_path, "--stage", "all") == 0
+    assert run_cli(tmp_path, "--set", "lgbm.num_leavs=3") == 2
+    ledger = pd.read_csv(tmp_path / "out" / "ledger.csv")
+    assert len(ledger) == 2 and ledger.loc[1, "from_cache"] == "yes"
+    assert ledger.loc[1, "run_id"] == ledger.loc[0, "run_id"]
+
+
+def test_report_stage_alone_and_predictions_from_python(tmp_path, monkeypatch):
+    from pipeline.api import load_predictions
+
+    monkeypatch.chdir(tmp_path)
+    assert run_cli(tmp_path, "--stage", "report") == 0
+    folder = run_folder(tmp_path)
+    assert folder.name.startswith("sample-report-") and (folder / "index.html").exists()
+    oof = load_predictions("blend", cache_dir=tmp_path / "cache", overrides=TINY)
+    test = load_predictions("mlp", "test", cache_dir=tmp_path / "cache", overrides=TINY)
+    assert oof.index.name == "id" and oof.shape[1] == 19 and test.shape[1] == 19

@@ -11,7 +11,7 @@ def test_summary_shows_scores_seconds_and_cache_state():
             "k3",
             "cached",
             0.1,
-            {"oof_score": 0.3, "fold_scores": [0.3], "info": {"optimistic": True}},
+            {"oof_score": 0.3, "fold_scores": [0.3], "info": {"optimistic_score": 0.29}},
         ),
     ]
     lines = summary_table(records, [("extra", "0.1", "-", "-", "-")]).splitlines()
@@ -23,5 +23,5 @@ def test_summary_shows_scores_seconds_and_cache_state():
         and "12.3" in lines[3]
         and lines[3].endswith("no")
     )
-    assert "(optimistic)" in lines[4] and lines[4].endswith("yes")
+    assert "0.3000 (honest; optimistic 0.2900)" in lines[4] and lines[4].endswith("yes")
     assert lines[5].startswith("extra")

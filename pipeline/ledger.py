@@ -1,0 +1,75 @@
+"""The run ledger: one row per finished command in ``<out-dir>/ledger.csv``, for comparing experiments."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+LEDGER_NAME = "ledger.csv"
+LEDGER_COLUMNS = (
+    "finished_at",
+    "run_id",
+    "stage",
+    "data",
+    "data_fingerprint",
+    "config_hash",
+    "models",
+    "blend_method",
+    "blend_weights",
+    "blend_honest",
+    "blend_optimistic",
+    "submission",
+    "seconds",
+    "from_cache",
+)
+
+
+def ledger_row(**values) -> dict[str, str]:
+    """A ledger row; dicts and lists become compact JSON, floats keep 6 decimals."""
+    row = {}
+    for column in LEDGER_COLUMNS:
+        value = values.get(column, "")
+        if isinstance(value, float):
+            value = f"{value:.6f}"
+        elif isinstance(value, (dict, list, tuple)):
+            value = json.dumps(value, separators=(",", ":"), sort_keys=False)
+        row[column] = str(value)
+    row["finished_at"] = row["finished_at"] or datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return row
+
+
+def append_to_ledger(path: Path, row: dict[str, str]) -> None:
+    """Append one row under an exclusive lock (the header first when the file is empty), so runs
+    finishing at the same time never interleave or duplicate the header."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=LEDGER_COLUMNS)
+    with open(path, "a", encoding="utf-8", newline="") as handle:
+        with locked(handle):
+            if handle.tell() == 0:
+                writer.writeheader()
+            writer.writerow(row)
+            handle.write(text.getvalue())
+            handle.flush()
+
+
+@contextmanager
+def locked(handle) -> Iterator[None]:
+    """An exclusive advisory lock on an open file (no lock where fcntl does not exist)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        yield
+        return
+    fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+    try:
+        handle.seek(0, os.SEEK_END)
+        yield
+    finally:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

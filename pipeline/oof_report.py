@@ -1,0 +1,229 @@
+"""The report stage: what a competitor looks at in OOF predictions, as tables, PNGs and one HTML page.
+
+For every model and the blend: overall and per-class log loss, accuracy, the confusion matrix, the
+most confused class pairs and a reliability (calibration) plot. The stage returns the page and its
+pictures as bytes; the command line writes them into the run folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import io
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from pipeline.metrics import EPSILON, multiclass_log_loss  # noqa: E402
+
+if TYPE_CHECKING:
+    from pipeline.config import ReportConfig
+    from pipeline.cv import ModelResult
+    from pipeline.data import Dataset
+
+
+MIN_BIN_ROWS = 20
+"""Reliability bins with fewer rows are left out of the plot (their accuracy is noise), not the table."""
+
+
+@dataclass(frozen=True)
+class Report:
+    """Tables (DataFrames), pictures (file name -> PNG bytes) and the HTML page that shows them."""
+
+    tables: dict[str, pd.DataFrame]
+    pictures: dict[str, bytes] = field(default_factory=dict)
+    html: str = ""
+
+
+def true_class_loss(labels: np.ndarray, proba: np.ndarray) -> np.ndarray:
+    """Each row's −log p(true class), with the metric's clipping and renormalisation."""
+    proba = np.clip(proba, EPSILON, 1.0)
+    proba = proba / proba.sum(axis=1, keepdims=True)
+    return -np.log(proba[np.arange(len(labels)), labels])
+
+
+def overview(labels: np.ndarray, results: list[ModelResult]) -> pd.DataFrame:
+    """Model, OOF log loss, accuracy (and the blend's optimistic score)."""
+    rows = []
+    for result in results:
+        proba = result.oof_proba.to_numpy()
+        rows.append(
+            {
+                "model": result.name,
+                "OOF log loss": multiclass_log_loss(labels, proba),
+                "accuracy": float((proba.argmax(axis=1) == labels).mean()),
+                "optimistic log loss": result.info.get("optimistic_score", np.nan),
+            }
+        )
+    return pd.DataFrame(rows).set_index("model")
+
+
+def per_class_loss(labels: np.ndarray, classes: list[str], results: list[ModelResult]) -> pd.DataFrame:
+    """Mean log loss of each class's rows for every model, with the class's row count and share of
+    the total loss (rows × mean / all rows)."""
+    table = pd.DataFrame(index=pd.Index(classes, name="class"))
+    table["rows"] = np.bincount(labels, minlength=len(classes))
+    for result in results:
+        loss = true_class_loss(labels, result.oof_proba.to_numpy())
+        sums = np.bincount(labels, weights=loss, minlength=len(classes))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            table[result.name] = sums / table["rows"].to_numpy()
+        table[f"{result.name} share of loss"] = sums / loss.sum()
+    return table
+
+
+def confusion(labels: np.ndarray, proba: np.ndarray, n_classes: int) -> np.ndarray:
+    """Counts of (true class, predicted class = argmax)."""
+    matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(matrix, (labels, proba.argmax(axis=1)), 1)
+    return matrix
+
+
+def confused_pairs(matrix: np.ndarray, classes: list[str], top: int) -> pd.DataFrame:
+    """The ``top`` off-diagonal cells: true class, predicted class, rows, share of the true class."""
+    off = matrix.copy()
+    np.fill_diagonal(off, 0)
+    order = np.argsort(off, axis=None)[::-1][:top]
+    rows = []
+    for true, predicted in zip(*np.unravel_index(order, off.shape)):
+        if off[true, predicted] == 0:
+            break
+        rows.append(
+            {
+                "true": classes[true],
+                "predicted": classes[predicted],
+                "rows": int(off[true, predicted]),
+                "share of true class": off[true, predicted] / max(matrix[true].sum(), 1),
+            }
+        )
+    return pd.DataFrame(rows, columns=["true", "predicted", "rows", "share of true class"])
+
+
+def reliability(labels: np.ndarray, proba: np.ndarray, bins: int) -> pd.DataFrame:
+    """Top-class confidence against accuracy in equal-width confidence bins."""
+    confidence = proba.max(axis=1)
+    correct = proba.argmax(axis=1) == labels
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(confidence, edges) - 1, 0, bins - 1)
+    frame = pd.DataFrame({"bin": which, "confidence": confidence, "correct": correct})
+    table = frame.groupby("bin").agg(
+        rows=("correct", "size"), confidence=("confidence", "mean"), accuracy=("correct", "mean")
+    )
+    return table
+
+
+def png(figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def confusion_picture(matrix: np.ndarray, classes: list[str], title: str) -> bytes:
+    """Row-normalised confusion matrix as a heat map with the counts written in."""
+    shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    figure, axes = plt.subplots(figsize=(10, 9))
+    axes.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    axes.set_xticks(range(len(classes)), classes, rotation=90, fontsize=7)
+    axes.set_yticks(range(len(classes)), classes, fontsize=7)
+    axes.set_xlabel("predicted class")
+    axes.set_ylabel("true class")
+    axes.set_title(f"{title}: confusion (rows: share of the true class, numbers: rows)")
+    for (i, j), count in np.ndenumerate(matrix):
+        if count:
+            colour = "white" if shares[i, j] > 0.5 else "black"
+            axes.text(j, i, str(count), ha="center", va="center", fontsize=5, color=colour)
+    return png(figure)
+
+
+def reliability_picture(curves: dict[str, pd.DataFrame]) -> bytes:
+    """Accuracy against confidence per model; the diagonal is perfect calibration."""
+    figure, axes = plt.subplots(figsize=(6, 6))
+    axes.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfectly calibrated")
+    for name, curve in curves.items():
+        curve = curve[curve["rows"] >= MIN_BIN_ROWS]
+        axes.plot(curve["confidence"], curve["accuracy"], marker="o", label=name)
+    axes.set_xlabel("top-class probability (mean in bin)")
+    axes.set_ylabel("accuracy in bin")
+    axes.set_title(f"Reliability of the top class (OOF; bins of {MIN_BIN_ROWS}+ rows)")
+    axes.legend()
+    return png(figure)
+
+
+def per_class_picture(table: pd.DataFrame, names: list[str]) -> bytes:
+    """Per-class mean log loss of each model, side by side."""
+    figure, axes = plt.subplots(figsize=(10, 7))
+    positions = np.arange(len(table))
+    height = 0.8 / len(names)
+    for k, name in enumerate(names):
+        axes.barh(positions + k * height, table[name].fillna(0), height=height, label=name)
+    axes.set_yticks(
+        positions + 0.4 - height / 2, [f"{c} ({n})" for c, n in zip(table.index, table["rows"])], fontsize=7
+    )
+    axes.invert_yaxis()
+    axes.set_xlabel("mean log loss of the class's rows (OOF)")
+    axes.set_title("Per-class log loss by model")
+    axes.legend()
+    return png(figure)
+
+
+def build_report(data: Dataset, *results: ModelResult, cfg: ReportConfig) -> Report:
+    """Tables and pictures for every model and the blend (the last result), on the same rows."""
+    index = results[-1].oof_proba.index
+    labels = data.labels.loc[index].to_numpy()
+    classes = list(data.classes)
+    aligned = [dataclasses.replace(r, oof_proba=r.oof_proba.loc[index]) for r in results]
+    names = [r.name for r in aligned]
+    per_class = per_class_loss(labels, classes, aligned)
+    tables = {"overview": overview(labels, aligned), "per-class log loss": per_class}
+    pictures, curves = {}, {}
+    for result in aligned:
+        proba = result.oof_proba.to_numpy()
+        matrix = confusion(labels, proba, len(classes))
+        tables[f"{result.name}: most confused pairs"] = confused_pairs(matrix, classes, cfg.top_pairs)
+        pictures[f"confusion_{result.name}.png"] = confusion_picture(matrix, classes, result.name)
+        curves[result.name] = reliability(labels, proba, cfg.bins)
+    pictures["reliability.png"] = reliability_picture(curves)
+    pictures["per_class_log_loss.png"] = per_class_picture(per_class, names)
+    return Report(tables=tables, pictures=pictures, html=render_html(tables, pictures, aligned[-1]))
+
+
+def render_html(tables: dict[str, pd.DataFrame], pictures: dict[str, bytes], blend: ModelResult) -> str:
+    """One self-contained page (pictures are files beside it), tables next to their pictures."""
+    info = blend.info
+    weights = ", ".join(f"{name} {w:.3f}" for name, w in info.get("weights", {}).items())
+    parts = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>OOF report</title>",
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;font-size:12px}"
+        "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}.row{display:flex;gap:2em;"
+        "align-items:flex-start;flex-wrap:wrap}img{max-width:700px}</style></head><body>",
+        "<h1>Out-of-fold report</h1>",
+        f"<p>Blend: {html.escape(str(info.get('method', 'linear')))}, weights {html.escape(weights)}, "
+        f"temperature {info.get('temperature', 1.0):.3f}. Honest (nested) log loss "
+        f"{info.get('honest_score', blend.oof_score):.4f}; optimistic (weights fitted on all OOF) "
+        f"{info.get('optimistic_score', float('nan')):.4f}.</p>",
+        "<h2>Overview</h2>",
+        tables["overview"].to_html(float_format="%.4f"),
+        "<h2>Per-class log loss</h2><div class='row'>",
+        tables["per-class log loss"].to_html(float_format="%.4f"),
+        "<img src='per_class_log_loss.png' alt='per-class log loss'></div>",
+        "<h2>Calibration</h2><img src='reliability.png' alt='reliability plot'>",
+    ]
+    for name in pictures:
+        if name.startswith("confusion_"):
+            model = name.removeprefix("confusion_").removesuffix(".png")
+            pairs = tables[f"{model}: most confused pairs"]
+            parts += [
+                f"<h2>{html.escape(model)}: confusion</h2><div class='row'>",
+                f"<img src='{name}' alt='confusion matrix of {html.escape(model)}'>",
+                pairs.to_html(index=False, float_format="%.3f"),
+                "</div>",
+            ]
+    parts.append("</body></html>")
+    return "\n".join(parts)
