@@ -188,7 +188,6 @@ def run_ledger_row(runner: Runner, stage: str, records: list, folder: Path | Non
     metas = {record.name: record.meta for record in records}
     blend = metas.get("blend", {}).get("info", {})
     config_json = json.dumps(dataclasses.asdict(runner.config), sort_keys=True, default=list)
-    statuses = {record.status for record in records}
     return ledger_row(
         run_id=runner.key(TARGETS[stage])[:12],
         stage=stage,
@@ -206,9 +205,7 @@ def run_ledger_row(runner: Runner, stage: str, records: list, folder: Path | Non
         blend_optimistic=blend.get("optimistic_score", ""),
         submission=str(folder / "submission.csv") if stage == "all" and folder else "",
         seconds=f"{seconds:.1f}",
-        from_cache="yes"
-        if statuses.isdisjoint({"computed"})
-        else ("no" if statuses == {"computed"} else "partly"),
+        from_cache=cache_status({record.status for record in records}),
     )
 
 
