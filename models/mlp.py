@@ -128,7 +128,7 @@ def train_one_epoch(
 
 
 @torch.no_grad()
-def predict_logits_proba(net: nn.Module, numeric: torch.Tensor, fiber: torch.Tensor) -> np.ndarray:
+def predict_proba_in_batches(net: nn.Module, numeric: torch.Tensor, fiber: torch.Tensor) -> np.ndarray:
     """Class probabilities in batches, in float64."""
     net.eval()
     parts = [
@@ -217,7 +217,7 @@ class MlpFoldModel:
 
     def _held_out_loss(self, held_out) -> float:
         (numeric, fiber), labels = held_out
-        return multiclass_log_loss(labels, predict_logits_proba(self.net, numeric, fiber))
+        return multiclass_log_loss(labels, predict_proba_in_batches(self.net, numeric, fiber))
 
     def __getstate__(self) -> dict:
         """Pickled (cached) with the network on the CPU, so a cache written on a GPU loads anywhere."""
@@ -228,7 +228,7 @@ class MlpFoldModel:
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         with torch_session(self.seed, self.cfg.num_threads, self.device):
-            return predict_logits_proba(self.net, *self.inputs.tensors(x, self.device))
+            return predict_proba_in_batches(self.net, *self.inputs.tensors(x, self.device))
 
 
 def mlp_frames(

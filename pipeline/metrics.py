@@ -7,11 +7,16 @@ import numpy as np
 EPSILON = 1e-15
 
 
-def multiclass_log_loss(labels: np.ndarray, proba: np.ndarray, eps: float = EPSILON) -> float:
-    """Mean negative log probability of the true class; rows renormalised after clipping (as sklearn)."""
+def row_log_loss(labels: np.ndarray, proba: np.ndarray, eps: float = EPSILON) -> np.ndarray:
+    """Each row's negative log probability of its true class; rows renormalised after clipping."""
     proba = np.clip(np.asarray(proba, dtype=np.float64), eps, 1.0)
     proba /= proba.sum(axis=1, keepdims=True)
-    return float(-np.mean(np.log(proba[np.arange(len(labels)), np.asarray(labels)])))
+    return -np.log(proba[np.arange(len(labels)), np.asarray(labels)])
+
+
+def multiclass_log_loss(labels: np.ndarray, proba: np.ndarray, eps: float = EPSILON) -> float:
+    """Mean negative log probability of the true class; rows renormalised after clipping (as sklearn)."""
+    return float(np.mean(row_log_loss(labels, proba, eps)))
 
 
 def per_fold_log_loss(labels: np.ndarray, proba: np.ndarray, fold_of_row: np.ndarray) -> tuple[float, ...]:

@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from pipeline.metrics import EPSILON, multiclass_log_loss  # noqa: E402
+from pipeline.metrics import multiclass_log_loss, row_log_loss  # noqa: E402
 
 if TYPE_CHECKING:
     from pipeline.config import ReportConfig
@@ -39,13 +39,6 @@ class Report:
     tables: dict[str, pd.DataFrame]
     pictures: dict[str, bytes] = field(default_factory=dict)
     html: str = ""
-
-
-def true_class_loss(labels: np.ndarray, proba: np.ndarray) -> np.ndarray:
-    """Each row's −log p(true class), with the metric's clipping and renormalisation."""
-    proba = np.clip(proba, EPSILON, 1.0)
-    proba = proba / proba.sum(axis=1, keepdims=True)
-    return -np.log(proba[np.arange(len(labels)), labels])
 
 
 def overview(labels: np.ndarray, results: list[ModelResult]) -> pd.DataFrame:
@@ -70,7 +63,7 @@ def per_class_loss(labels: np.ndarray, classes: list[str], results: list[ModelRe
     table = pd.DataFrame(index=pd.Index(classes, name="class"))
     table["rows"] = np.bincount(labels, minlength=len(classes))
     for result in results:
-        loss = true_class_loss(labels, result.oof_proba.to_numpy())
+        loss = row_log_loss(labels, result.oof_proba.to_numpy())
         sums = np.bincount(labels, weights=loss, minlength=len(classes))
         with np.errstate(invalid="ignore", divide="ignore"):
             table[result.name] = sums / table["rows"].to_numpy()
