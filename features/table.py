@@ -1,14 +1,24 @@
-"""The features stage: the configured families side by side, for train and test alike."""
+"""The features stage: the configured families side by side, for train and test alike.
+
+Row-wise families are computed here once. Families fitted on data are fitted per fold (see
+``features/fitted.py``): the table carries what to fit, and ``FeatureTable.fold_model`` wraps a
+model so that its fold fits them on its own fit rows.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from features.families import FAMILIES
+from features.fitted import Decomposition, FoldFeatures, FoldFitting, check_fitting
+from pipeline.cv import ColumnSubset
+from pipeline.errors import ConfigError
+from pipeline.schema import MAGNITUDE_COLUMNS
 
 if TYPE_CHECKING:
     from pipeline.config import FeaturesConfig
@@ -17,10 +27,12 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class FeatureTable:
-    """Model inputs: float32 frames indexed by id, same columns for train and test."""
+    """Model inputs: float32 frames indexed by id, same columns for train and test, and the
+    families each fold fits on its own fit rows."""
 
     train: pd.DataFrame
     test: pd.DataFrame
+    fitting: FoldFitting = field(default_factory=FoldFitting)
 
     @property
     def names(self) -> list[str]:
@@ -31,17 +43,71 @@ class FeatureTable:
         missing = [name for name in columns if name not in self.train.columns]
         if missing:
             raise KeyError(f"features not in the table: {missing}")
-        return FeatureTable(train=self.train[list(columns)], test=self.test[list(columns)])
+        return dataclasses.replace(self, train=self.train[list(columns)], test=self.test[list(columns)])
+
+    def fold_model(self, model, kept: tuple[str, ...] | None = None):
+        """``model`` fed this table's columns (only ``kept`` ones, if given) plus the fold-fitted
+        families, which it fits on its own fit rows."""
+        if self.fitting.active:
+            return FoldFeatures(model, self.fitting, self.names, None if kept is None else list(kept))
+        if kept is None:
+            return model
+        return ColumnSubset(model, self.train.columns.get_indexer(list(kept)))
+
+    def model_names(self, kept: tuple[str, ...] | None = None) -> list[str]:
+        """The columns a model wrapped by ``fold_model`` sees, in order."""
+        return [*(self.names if kept is None else kept), *self.fitting.added_names()]
 
 
 def feature_frame(frame: pd.DataFrame, families: tuple[str, ...]) -> pd.DataFrame:
     """Apply each family to a raw frame and join the results as float32."""
     parts = [FAMILIES[name](frame) for name in families]
-    return pd.concat(parts, axis=1).astype(np.float32)
+    joined = pd.concat(parts, axis=1).astype(np.float32)
+    repeated = joined.columns[joined.columns.duplicated()].unique().tolist()
+    if repeated:
+        raise ConfigError(f"config: features.families give these columns twice: {repeated[:5]}")
+    return joined
+
+
+def transductive_decompositions(data: Dataset, cfg: FeaturesConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """SVD/ICA fitted once on train + test magnitudes (label-free, but it has seen the test rows)."""
+    train = data.train[list(MAGNITUDE_COLUMNS)].to_numpy(np.float64)
+    test = data.test[list(MAGNITUDE_COLUMNS)].to_numpy(np.float64)
+    both = np.vstack([train, test])
+    parts_train, parts_test = [], []
+    for kind, n in (("svd", cfg.svd_components), ("ica", cfg.ica_components)):
+        if n > 0:
+            part = Decomposition(kind, n, cfg.seed).fit(both)
+            names = [f"{kind}_{k}" for k in range(n)]
+            parts_train.append(pd.DataFrame(part.transform(train), index=data.train.index, columns=names))
+            parts_test.append(pd.DataFrame(part.transform(test), index=data.test.index, columns=names))
+    return pd.concat(parts_train, axis=1), pd.concat(parts_test, axis=1)
+
+
+def fold_fitting(cfg: FeaturesConfig) -> FoldFitting:
+    """What each fold fits, from the config (decompositions only when they are fitted per fold)."""
+    per_fold = cfg.decomposition_fit == "fold"
+    return FoldFitting(
+        outlier_clip=cfg.outlier_clip,
+        outlier_drop=cfg.outlier_drop,
+        svd_components=cfg.svd_components if per_fold else 0,
+        ica_components=cfg.ica_components if per_fold else 0,
+        fiber_stats=cfg.fiber_stats,
+        seed=cfg.seed,
+    )
 
 
 def build_features(data: Dataset, cfg: FeaturesConfig) -> FeatureTable:
-    """Feature table of the configured families (row-wise, so nothing is fitted)."""
-    return FeatureTable(
-        train=feature_frame(data.train, cfg.families), test=feature_frame(data.test, cfg.families)
-    )
+    """Feature table of the configured row-wise families, and what each fold fits on its own."""
+    train, test = feature_frame(data.train, cfg.families), feature_frame(data.test, cfg.families)
+    transductive = cfg.decomposition_fit == "train+test" and (cfg.svd_components or cfg.ica_components)
+    if transductive:
+        extra_train, extra_test = transductive_decompositions(data, cfg)
+        train = pd.concat([train, extra_train.astype(np.float32)], axis=1)
+        test = pd.concat([test, extra_test.astype(np.float32)], axis=1)
+    fitting = fold_fitting(cfg)
+    try:
+        check_fitting(fitting, list(train.columns))
+    except ValueError as error:
+        raise ConfigError(f"config: features: {error}") from None
+    return FeatureTable(train=train, test=test, fitting=fitting)

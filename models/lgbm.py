@@ -1,4 +1,4 @@
-"""The lgbm stage: LightGBM multiclass per fold, with early stopping, on the shared folds."""
+"""The lgbm stage: LightGBM multiclass per fold (gbdt, dart or goss), averaged over seeds."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 import lightgbm as lgb
 import numpy as np
 
-from pipeline.cv import ColumnSubset, ModelResult, StoppingPlan, cross_validate
+from pipeline.cv import ModelResult, StoppingPlan, cross_validate
+from pipeline.parallel import worker_threads
 
 if TYPE_CHECKING:
     from features.table import FeatureTable
@@ -17,9 +18,12 @@ if TYPE_CHECKING:
     from pipeline.folds import Folds
     from pipeline.importance import Selection
 
+SEED_STEP = 1000  # seed k of a fold trains with seed + k * SEED_STEP
+
 
 class LgbmFoldModel:
-    """One fold's booster: ``lgb.train`` with early stopping; always ``n_classes`` output columns."""
+    """One fold's booster: ``lgb.train``, with early stopping except in dart mode (fixed rounds);
+    always ``n_classes`` output columns."""
 
     def __init__(self, params: dict, num_boost_round: int, early_stopping_rounds: int):
         self.params = params
@@ -27,16 +31,24 @@ class LgbmFoldModel:
         self.early_stopping_rounds = early_stopping_rounds
         self.booster: lgb.Booster | None = None
 
+    @property
+    def stops_early(self) -> bool:
+        """Dart rescales earlier trees as it adds new ones, so a 'best iteration' is not a model."""
+        return self.early_stopping_rounds > 0 and self.params.get("boosting") != "dart"
+
     def fit(
         self, x_fit: np.ndarray, y_fit: np.ndarray, x_stop: np.ndarray | None, y_stop: np.ndarray | None
     ) -> None:
+        params = dict(self.params)
+        if not params.get("num_threads"):
+            params["num_threads"] = worker_threads(results_depend_on_threads=False)
         train_set = lgb.Dataset(x_fit, y_fit, free_raw_data=True)
         valid_sets, callbacks = [], []
-        if self.early_stopping_rounds > 0 and x_stop is not None and len(x_stop):
+        if self.stops_early and x_stop is not None and len(x_stop):
             valid_sets = [lgb.Dataset(x_stop, y_stop, reference=train_set)]
             callbacks = [lgb.early_stopping(self.early_stopping_rounds, verbose=False)]
         self.booster = lgb.train(
-            self.params, train_set, self.num_boost_round, valid_sets=valid_sets, callbacks=callbacks
+            params, train_set, self.num_boost_round, valid_sets=valid_sets, callbacks=callbacks
         )
 
     @property
@@ -47,39 +59,70 @@ class LgbmFoldModel:
         return self.booster.predict(x, num_iteration=self.best_iteration)
 
 
+MODE_PARAMS = {
+    "gbdt": {"boosting": "gbdt"},
+    "dart": {"boosting": "dart"},
+    "goss": {"boosting": "gbdt", "data_sample_strategy": "goss"},
+}
+BAGGING_KEYS = ("bagging_fraction", "bagging_freq", "subsample", "subsample_freq")
+
+
 def lgbm_params(cfg: LgbmConfig, n_classes: int) -> dict:
-    """The configured LightGBM parameters with the multiclass objective fixed to our classes."""
-    return {"verbose": -1, **cfg.params, "objective": "multiclass", "num_class": n_classes}
+    """The configured LightGBM parameters for the mode, with the multiclass objective fixed to our
+    classes (goss samples rows by gradient, so row bagging is switched off)."""
+    params = {"verbose": -1, **cfg.params, **MODE_PARAMS[cfg.mode]}
+    if cfg.mode == "goss":
+        params = {k: v for k, v in params.items() if k not in BAGGING_KEYS}
+    return {**params, "objective": "multiclass", "num_class": n_classes}
 
 
-def new_fold_model(cfg: LgbmConfig, n_classes: int) -> LgbmFoldModel:
-    return LgbmFoldModel(lgbm_params(cfg, n_classes), cfg.num_boost_round, cfg.early_stopping_rounds)
+def new_fold_model(cfg: LgbmConfig, n_classes: int, seed_index: int = 0) -> LgbmFoldModel:
+    params = lgbm_params(cfg, n_classes)
+    if seed_index:
+        params["seed"] = int(params.get("seed", 0)) + seed_index * SEED_STEP
+    return LgbmFoldModel(params, cfg.num_boost_round, cfg.early_stopping_rounds)
 
 
 def stopping_plan(cfg: LgbmConfig) -> StoppingPlan:
+    """Dart trains a fixed number of rounds on all of the fold's training rows."""
+    if cfg.mode == "dart":
+        return StoppingPlan("none")
     return StoppingPlan(cfg.early_stopping, cfg.inner_share, seed=int(cfg.params.get("seed", 0)))
 
 
 def train_lgbm(
-    data: Dataset, features: FeatureTable, folds: Folds, cfg: LgbmConfig, name: str = "lgbm"
+    data: Dataset,
+    features: FeatureTable,
+    folds: Folds,
+    cfg: LgbmConfig,
+    name: str = "lgbm",
+    kept: tuple[str, ...] | list[tuple[str, ...]] | None = None,
 ) -> ModelResult:
-    """LightGBM on every fold: OOF for each train row, test averaged over the fold models."""
+    """LightGBM on every fold: OOF for each train row, test averaged over the fold models.
+    ``kept``: the features to train on (one tuple, or one per fold); default all."""
 
-    def make_model(fold: int) -> LgbmFoldModel:
-        return new_fold_model(cfg, data.n_classes)
+    def make_model(fold: int, seed_index: int):
+        fold_kept = kept[fold] if isinstance(kept, list) else kept
+        return features.fold_model(new_fold_model(cfg, data.n_classes, seed_index), fold_kept)
 
-    result = cross_validate(name, make_model, features.train, features.test, data, folds, stopping_plan(cfg))
-    best = [model.best_iteration for model in result.fold_models]
-    return dataclasses.replace(
-        result, info={**result.info, "best_iterations": best, "features": features.names}
+    plan = stopping_plan(cfg)
+    result = cross_validate(
+        name, make_model, features.train, features.test, data, folds, plan, n_seeds=cfg.n_seeds
     )
+    info = {
+        **result.info,
+        "mode": cfg.mode,
+        "best_iterations": [model.best_iteration for model in result.fold_models],
+        "features": features.model_names(None if isinstance(kept, list) else kept),
+    }
+    return dataclasses.replace(result, info=info)
 
 
 def train_lgbm_pruned(
     data: Dataset, features: FeatureTable, folds: Folds, selection: Selection, cfg: LgbmConfig
 ) -> ModelResult:
     """LightGBM with the ``lgbm`` settings on the features the selection kept."""
-    return train_lgbm(data, features.select(selection.kept), folds, cfg, name="lgbm_pruned")
+    return train_lgbm(data, features, folds, cfg, name="lgbm_pruned", kept=selection.kept)
 
 
 def train_lgbm_pruned_nested(
@@ -89,12 +132,7 @@ def train_lgbm_pruned_nested(
     folds only, so its score never saw importances measured on its own rows."""
     if len(selection.kept_per_fold) != folds.n_splits:
         raise ValueError("the selection has no per-fold kept lists for these folds")
-    columns = [features.train.columns.get_indexer(kept) for kept in selection.kept_per_fold]
-
-    def make_model(fold: int) -> ColumnSubset:
-        return ColumnSubset(new_fold_model(cfg, data.n_classes), columns[fold])
-
-    name, plan = "lgbm_pruned_nested", stopping_plan(cfg)
-    result = cross_validate(name, make_model, features.train, features.test, data, folds, plan)
-    kept = [len(kept) for kept in selection.kept_per_fold]
-    return dataclasses.replace(result, info={**result.info, "features_per_fold": kept})
+    kept = [tuple(names) for names in selection.kept_per_fold]
+    result = train_lgbm(data, features, folds, cfg, name="lgbm_pruned_nested", kept=kept)
+    info = {**result.info, "features_per_fold": [len(names) for names in kept]}
+    return dataclasses.replace(result, info=info)

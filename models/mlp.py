@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import os
 import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 
@@ -24,6 +22,7 @@ from models.mlp_net import TabularNet
 from pipeline.cv import ModelResult, StoppingPlan, cross_validate
 from pipeline.errors import ConfigError
 from pipeline.metrics import multiclass_log_loss
+from pipeline.parallel import available_cores, worker_threads
 from pipeline.progress import progress
 
 if TYPE_CHECKING:
@@ -35,6 +34,7 @@ if TYPE_CHECKING:
 
 FIBER_COLUMN = "fiberID"
 PREDICT_BATCH = 8192
+SEED_STEP = 1000  # seed k of a fold trains with seed + fold + k * SEED_STEP
 MIN_IMPROVEMENT = 1e-5
 
 
@@ -45,10 +45,6 @@ def resolve_device(choice: str) -> torch.device:
     if choice == "auto":
         choice = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(choice)
-
-
-def available_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 @contextmanager
@@ -154,9 +150,14 @@ class MlpFoldModel:
         self, x_fit: np.ndarray, y_fit: np.ndarray, x_stop: np.ndarray | None, y_stop: np.ndarray | None
     ) -> None:
         start = time.perf_counter()
-        with torch_session(self.seed, self.cfg.num_threads, self.device):
+        with torch_session(self.seed, self.threads, self.device):
             self._fit(x_fit, y_fit, x_stop, y_stop)
         self.seconds = time.perf_counter() - start
+
+    @property
+    def threads(self) -> int:
+        """mlp.num_threads, else this task's share of the cores (0: all cores)."""
+        return self.cfg.num_threads or worker_threads()
 
     def _fit(self, x_fit, y_fit, x_stop, y_stop) -> None:
         cfg, device = self.cfg, self.device
@@ -227,42 +228,55 @@ class MlpFoldModel:
         return state
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        with torch_session(self.seed, self.cfg.num_threads, self.device):
+        with torch_session(self.seed, self.threads, self.device):
             return predict_proba_in_batches(self.net, *self.inputs.tensors(x, self.device))
 
 
-def mlp_frames(
-    data: Dataset, features: FeatureTable, embedding_dim: int
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+def with_fiber_column(data: Dataset, features: FeatureTable, embedding_dim: int) -> FeatureTable:
     """The feature table, with the raw fiberID column added when the embedding needs it."""
-    train, test = features.train, features.test
-    if embedding_dim > 0 and FIBER_COLUMN not in train.columns:
-        train = train.assign(**{FIBER_COLUMN: data.train[FIBER_COLUMN].astype(np.float32)})
-        test = test.assign(**{FIBER_COLUMN: data.test[FIBER_COLUMN].astype(np.float32)})
-    return train, test
+    if embedding_dim == 0 or FIBER_COLUMN in features.train.columns:
+        return features
+    return dataclasses.replace(
+        features,
+        train=features.train.assign(**{FIBER_COLUMN: data.train[FIBER_COLUMN].astype(np.float32)}),
+        test=features.test.assign(**{FIBER_COLUMN: data.test[FIBER_COLUMN].astype(np.float32)}),
+    )
 
 
 def train_mlp(
-    data: Dataset, features: FeatureTable, folds: Folds, cfg: MlpConfig, name: str = "mlp"
+    data: Dataset,
+    features: FeatureTable,
+    folds: Folds,
+    cfg: MlpConfig,
+    name: str = "mlp",
+    kept: tuple[str, ...] | None = None,
 ) -> ModelResult:
-    """The MLP on every fold: OOF for each train row, test averaged over the fold networks."""
-    train, test = mlp_frames(data, features, cfg.embedding_dim)
-    fiber_column = train.columns.get_loc(FIBER_COLUMN) if FIBER_COLUMN in train.columns else None
+    """The MLP on every fold (and seed): OOF for each train row, test averaged over the networks.
+    ``kept``: the features to train on (default all)."""
+    features = with_fiber_column(data, features, cfg.embedding_dim)
+    if kept is not None and cfg.embedding_dim > 0 and FIBER_COLUMN not in kept:
+        kept = (*kept, FIBER_COLUMN)
+    names = features.model_names(kept)
+    fiber_column = names.index(FIBER_COLUMN) if FIBER_COLUMN in names else None
 
-    def make_model(fold: int) -> MlpFoldModel:
-        return MlpFoldModel(cfg, data.n_classes, fiber_column, cfg.seed + fold, f"{name} fold {fold}")
+    def make_model(fold: int, seed_index: int):
+        seed = cfg.seed + fold + seed_index * SEED_STEP
+        label = f"{name} fold {fold}" + (f" seed {seed_index}" if cfg.n_seeds > 1 else "")
+        return features.fold_model(MlpFoldModel(cfg, data.n_classes, fiber_column, seed, label), kept)
 
     plan = StoppingPlan(cfg.early_stopping, cfg.inner_share, seed=cfg.seed)
-    result = cross_validate(name, make_model, train, test, data, folds, plan)
+    result = cross_validate(
+        name, make_model, features.train, features.test, data, folds, plan, n_seeds=cfg.n_seeds
+    )
     summary = training_summary(list(result.fold_models))
-    return dataclasses.replace(result, info={**result.info, **summary, "features": list(train.columns)})
+    return dataclasses.replace(result, info={**result.info, **summary, "features": names})
 
 
 def train_mlp_pruned(
     data: Dataset, features: FeatureTable, folds: Folds, selection: Selection, cfg: MlpConfig
 ) -> ModelResult:
     """The MLP with the ``mlp`` settings on the features the selection kept."""
-    return train_mlp(data, features.select(selection.kept), folds, cfg, name="mlp_pruned")
+    return train_mlp(data, features, folds, cfg, name="mlp_pruned", kept=selection.kept)
 
 
 def training_summary(models: list[MlpFoldModel]) -> dict:

@@ -14,6 +14,7 @@ import pandas as pd
 
 from pipeline.cache import Cache
 from pipeline.config import Config, load_config
+from pipeline.parallel import parallel_session
 from pipeline.progress import set_quiet
 from pipeline.runner import Runner, silent, stderr_log
 from pipeline.sources import choose_source
@@ -34,7 +35,8 @@ def load_result(
     cfg = load_config(Path(config) if config else None, list(overrides))
     set_quiet(quiet)
     runner = open_runner(cfg, data_dir, cache_dir, log=silent if quiet else stderr_log)
-    return runner.run(stage)
+    with parallel_session(cfg.parallel):
+        return runner.run(stage)
 
 
 def load_predictions(model: str = "blend", kind: str = "oof", **options) -> pd.DataFrame:

@@ -11,14 +11,21 @@ import time
 import warnings
 from pathlib import Path
 
+from pipeline.ablation import DEFAULT_VARIANTS, format_ablation, load_variants, run_ablation
 from pipeline.api import open_runner
-from pipeline.config import load_config
+from pipeline.config import PRESETS, load_config
 from pipeline.errors import UserError
 from pipeline.graph import TARGETS, stage_graph
-from pipeline.importance import importance_text
 from pipeline.ledger import LEDGER_NAME, append_to_ledger, ledger_row
 from pipeline.metrics import multiclass_log_loss
-from pipeline.outputs import importance_writers, report_writers, write_folder, write_run_folder
+from pipeline.outputs import (
+    ablation_writers,
+    importance_writers,
+    report_writers,
+    write_folder,
+    write_run_folder,
+)
+from pipeline.parallel import parallel_session
 from pipeline.progress import set_quiet
 from pipeline.report import summary_table
 from pipeline.runner import Runner, library_versions, silent, stderr_log
@@ -31,7 +38,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Dacon celestial-type classification: features, folds, models, blend, submission.",
     )
     parser.add_argument(
-        "--stage", choices=list(TARGETS), default="all", help="what to run (with what it needs); default: all"
+        "--stage",
+        choices=[*TARGETS, "ablate"],
+        default="all",
+        help="what to run (with what it needs); default: all. ablate: the variants table",
+    )
+    parser.add_argument(
+        "--preset",
+        choices=list(PRESETS),
+        help="fast (minutes), full (the best we know), winner (the winners' LightGBM dart recipe)",
     )
     parser.add_argument(
         "--data-dir",
@@ -62,6 +77,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--force", action="store_true", help="recompute the chosen stage (with all: every stage)"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars or stage log")
+    parser.add_argument(
+        "--backend",
+        choices=["sequential", "processes", "dask"],
+        help="where fold/seed tasks run (default: parallel.backend, local processes)",
+    )
+    parser.add_argument("--jobs", type=int, metavar="N", help="workers at once (default: one per core)")
+    parser.add_argument(
+        "--scheduler", metavar="tcp://HOST:PORT", help="a running Dask scheduler (implies --backend dask)"
+    )
+    parser.add_argument(
+        "--variants",
+        type=Path,
+        help="TOML list of variants for --stage ablate (default: pipeline/ablation.toml)",
+    )
     parser.add_argument(
         "--write-sample",
         type=Path,
@@ -117,6 +146,8 @@ def importance_and_selection(runner: Runner, target: str):
 
 def write_importance_outputs(runner: Runner, out_dir: Path) -> Path:
     """``--stage importance|selection``: print eli5's table, write the ranked CSV and the kept list."""
+    from pipeline.importance import importance_text  # eli5 is imported only when it is needed
+
     runner.run("selection")
     importance, selection = runner.artifact("importance"), runner.artifact("selection")
     print(importance_text(importance))
@@ -125,9 +156,53 @@ def write_importance_outputs(runner: Runner, out_dir: Path) -> Path:
     return write_folder(folder, importance_writers(importance, selection))
 
 
+def parallel_overrides(args: argparse.Namespace) -> list[str]:
+    """--backend, --jobs and --scheduler as [parallel] overrides."""
+    items = []
+    if args.scheduler:
+        items += ['parallel.backend="dask"', f"parallel.scheduler={json.dumps(args.scheduler)}"]
+    elif args.backend:
+        items.append(f'parallel.backend="{args.backend}"')
+    if args.jobs is not None:
+        items.append(f"parallel.n_jobs={args.jobs}")
+    return items
+
+
 def execute(args: argparse.Namespace) -> int:
-    config = load_config(args.config, args.set)
+    args.set = [*args.set, *parallel_overrides(args)]
+    config = load_config(args.config, args.set, args.preset)
     set_quiet(args.quiet)
+    with parallel_session(config.parallel):
+        return execute_with(args, config)
+
+
+def execute_ablation(args: argparse.Namespace, config) -> int:
+    """``--stage ablate``: every variant through one cache; the table printed and written."""
+    variants = load_variants(args.variants or DEFAULT_VARIANTS)
+    log = silent if args.quiet else stderr_log
+
+    def open_variant(overrides: tuple[str, ...]) -> Runner:
+        variant_config = load_config(args.config, [*args.set, *overrides], args.preset)
+        return open_runner(variant_config, args.data_dir, args.cache_dir, log=log)
+
+    first = open_variant(())
+    print(first.source.banner(), flush=True)
+    start = time.perf_counter()
+    table = run_ablation(variants, open_variant, log)
+    seconds = time.perf_counter() - start
+    described = json.dumps([first.key("data"), args.preset, args.set, [v.overrides for v in variants]])
+    run_id = hashlib.sha256(described.encode()).hexdigest()[:12]
+    folder = args.out_dir / f"{first.source.kind}-ablation-{run_id}"
+    write_folder(folder, ablation_writers(table))
+    print()
+    print(format_ablation(table))
+    print(f"\nablate finished in {seconds:.1f}s; table: {folder / 'ablation.csv'}")
+    return 0
+
+
+def execute_with(args: argparse.Namespace, config) -> int:
+    if args.stage == "ablate":
+        return execute_ablation(args, config)
     if args.write_sample is not None:
         paths = SampleSource(config.sample).write(args.write_sample)
         print("wrote " + ", ".join(str(p) for p in paths))

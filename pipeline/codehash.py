@@ -52,15 +52,20 @@ def imported_modules(path: Path, module_name: str) -> set[str]:
     return {name for name in found if name.split(".")[0] in PROJECT_PACKAGES}
 
 
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
 def module_path(module_name: str) -> Path | None:
-    """The source file of a project module, or None for a name that is not a module."""
-    try:
-        spec = importlib.util.find_spec(module_name)
-    except (ImportError, ValueError):
+    """The source file of a project module, or None for a name that is not one (a class or function
+    imported from a module). Found on disk, never imported: hashing must not load torch."""
+    parts = module_name.split(".")
+    if parts[0] not in PROJECT_PACKAGES:
         return None
-    if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
-        return None
-    return Path(spec.origin)
+    base = PROJECT_ROOT.joinpath(*parts)
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 @lru_cache(maxsize=None)
@@ -80,11 +85,12 @@ def source_closure(module_name: str) -> tuple[Path, ...]:
     return tuple(sorted(set(seen.values())))
 
 
-def code_hash(function: Callable) -> str:
-    """Hash of the source files behind a stage function (its module's import closure)."""
-    module = inspect.getmodule(function)
+def code_hash(function: Callable | str) -> str:
+    """Hash of the source files behind a function or a module name (the module's import closure),
+    read from disk without importing the module."""
+    module = function if isinstance(function, str) else inspect.getmodule(function).__name__
     digest = hashlib.sha256()
-    for path in source_closure(module.__name__):
+    for path in source_closure(module):
         digest.update(path.relative_to(path.parents[1]).as_posix().encode())  # e.g. "pipeline/cv.py"
         digest.update(path.read_bytes())
     return digest.hexdigest()

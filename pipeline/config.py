@@ -14,6 +14,8 @@ from features.families import FAMILY_NAMES
 from pipeline.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("default_config.toml")
+PRESET_DIR = Path(__file__).with_name("presets")
+PRESETS = ("fast", "full", "winner")
 MODEL_NAMES = ("lgbm", "mlp", "lgbm_pruned", "mlp_pruned", "lgbm_pruned_nested")
 
 
@@ -42,6 +44,24 @@ class FeaturesConfig:
     families: tuple[str, ...] = choice(
         ("raw", "fiber_id", "colours", "cross_family", "row_stats"), FAMILY_NAMES
     )
+    outlier_clip: float = 0.0
+    outlier_drop: float = 0.0
+    svd_components: int = 0
+    ica_components: int = 0
+    decomposition_fit: str = choice("fold", ("fold", "train+test"))
+    fiber_stats: bool = False
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        checks = {
+            "outlier_clip": 0.0 <= self.outlier_clip < 0.5,
+            "outlier_drop": 0.0 <= self.outlier_drop < 0.5,
+            "svd_components": 0 <= self.svd_components <= 19,
+            "ica_components": 0 <= self.ica_components <= 20,
+        }
+        for key, ok in checks.items():
+            if not ok:
+                raise ConfigError(f"config: features.{key} = {getattr(self, key)!r} is out of range")
 
 
 @dataclass(frozen=True)
@@ -56,13 +76,22 @@ class FoldsConfig:
 class LgbmConfig:
     """LightGBM trainer: control keys here, every other key is a LightGBM parameter."""
 
+    mode: str = choice("gbdt", ("gbdt", "dart", "goss"))
     num_boost_round: int = 3000
     early_stopping_rounds: int = 100
     early_stopping: str = choice("inner", ("inner", "valid_fold"))
     inner_share: float = 0.1
+    n_seeds: int = 1
     params: dict = field(default_factory=dict)
 
     OPEN_KEYS = "params"
+
+    def __post_init__(self) -> None:
+        if self.n_seeds < 1 or self.num_boost_round < 1:
+            raise ConfigError(f"config: lgbm.n_seeds and lgbm.num_boost_round must be >= 1: {self}")
+        taken = {"boosting", "boosting_type", "boost", "data_sample_strategy"} & set(self.params)
+        if taken:
+            raise ConfigError(f"config: set lgbm.mode (gbdt | dart | goss), not lgbm.{sorted(taken)[0]}")
 
 
 @dataclass(frozen=True)
@@ -91,6 +120,7 @@ class MlpConfig:
     early_stopping: str = choice("inner", ("inner", "valid_fold"))
     inner_share: float = 0.1
     seed: int = 42
+    n_seeds: int = 1
     device: str = choice("auto", ("auto", "cpu", "cuda"))
     num_threads: int = 0
 
@@ -110,6 +140,7 @@ class MlpConfig:
             "oversample_min_count": self.oversample_min_count >= 0,
             "inner_share": 0.0 <= self.inner_share < 1.0,
             "num_threads": self.num_threads >= 0,
+            "n_seeds": self.n_seeds >= 1,
         }
         for key, ok in checks.items():
             if not ok:
@@ -143,7 +174,7 @@ class SelectionConfig:
 class BlendConfig:
     """Blend of the models' OOF predictions; weights on the simplex minimise OOF log loss."""
 
-    models: tuple[str, ...] = choice(("lgbm", "mlp"), MODEL_NAMES)
+    models: tuple[str, ...] = choice(("lgbm", "mlp", "lgbm_pruned"), MODEL_NAMES)
     method: str = choice("auto", ("auto", "linear", "geometric"))
     temperature: bool = True
 
@@ -169,6 +200,24 @@ class SubmissionConfig:
 
 
 @dataclass(frozen=True)
+class ParallelConfig:
+    """How folds and seeds are spread over workers. Not part of any cache key: results are the same."""
+
+    backend: str = choice("processes", ("sequential", "processes", "dask"))
+    n_jobs: int = 0
+    scheduler: str = ""
+    threads_per_worker: int = 0
+
+    def __post_init__(self) -> None:
+        if self.n_jobs < 0 or self.threads_per_worker < 0:
+            raise ConfigError(f"config: parallel.n_jobs and threads_per_worker must be >= 0: {self}")
+        if self.scheduler and not self.scheduler.startswith(("tcp://", "tls://", "inproc://", "ucx://")):
+            raise ConfigError(
+                f"config: parallel.scheduler must be an address like tcp://HOST:PORT, not {self.scheduler!r}"
+            )
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole run's configuration; each stage receives only its own section."""
 
@@ -182,6 +231,7 @@ class Config:
     blend: BlendConfig = BlendConfig()
     report: ReportConfig = ReportConfig()
     submission: SubmissionConfig = SubmissionConfig()
+    parallel: ParallelConfig = ParallelConfig()
 
     def section(self, name: str) -> Any:
         """The config section of one stage."""
@@ -193,9 +243,14 @@ def section_fingerprint(section: Any) -> str:
     return json.dumps(dataclasses.asdict(section), sort_keys=True, default=list)
 
 
-def load_config(path: Path | None = None, overrides: list[str] = ()) -> Config:
-    """Defaults, then the user's TOML file, then ``section.key=value`` overrides."""
+def load_config(path: Path | None = None, overrides: list[str] = (), preset: str | None = None) -> Config:
+    """Defaults, then a preset (pipeline/presets/NAME.toml), then the user's TOML file, then
+    ``section.key=value`` overrides."""
     raw = _read_toml(DEFAULT_CONFIG_PATH)
+    if preset is not None:
+        if preset not in PRESETS:
+            raise ConfigError(f"--preset {preset!r}: not one of {', '.join(PRESETS)}")
+        _merge(raw, _read_toml(PRESET_DIR / f"{preset}.toml"))
     if path is not None:
         _merge(raw, _read_toml(Path(path)))
     for item in overrides:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.metrics import multiclass_log_loss
-from pipeline.progress import progress
+from pipeline.parallel import run_tasks
 
 if TYPE_CHECKING:
     from pipeline.data import Dataset
@@ -65,6 +65,12 @@ class ColumnSubset:
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         return self.model.predict_proba(x[:, self.columns])
 
+    def __getattr__(self, name: str):
+        # best_iteration, history, ...: the wrapped model's (only called for names not found here)
+        if name == "model":
+            raise AttributeError(name)
+        return getattr(self.model, name)
+
 
 def inner_split(labels: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Stratified split of positions into (fit, stop); a class with one row stays in fit."""
@@ -87,7 +93,10 @@ def fit_fold(
     plan: StoppingPlan,
     fold: int,
 ) -> None:
-    """Fit on the fold's training rows, stopping early on the rows the plan names."""
+    """Fit on the fold's training rows, stopping early on the rows the plan names (none: no stopping)."""
+    if plan.mode == "none":
+        model.fit(x[train], y[train], None, None)
+        return
     if plan.mode == "valid_fold":
         model.fit(x[train], y[train], x[valid], y[valid])
         return
@@ -95,36 +104,88 @@ def fit_fold(
     model.fit(x[train[fit]], y[train[fit]], x[train[stop]], y[train[stop]])
 
 
+class SeedAverage:
+    """The fold's models trained with different seeds; probabilities are their mean."""
+
+    def __init__(self, models: list):
+        self.models = models
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        return np.mean([model.predict_proba(x) for model in self.models], axis=0)
+
+    def __getattr__(self, name: str):
+        if name == "models":
+            raise AttributeError(name)
+        return getattr(self.models[0], name)
+
+
+@dataclass(frozen=True)
+class FoldOutcome:
+    """One (fold, seed) task's trained model and predictions."""
+
+    model: FoldModel
+    valid_proba: np.ndarray
+    test_proba: np.ndarray
+    seconds: float
+
+
+def fit_and_predict(
+    make_model: Callable[[int, int], FoldModel],
+    x: np.ndarray,
+    y: np.ndarray,
+    x_test: np.ndarray,
+    train: np.ndarray,
+    valid: np.ndarray,
+    plan: StoppingPlan,
+    fold: int,
+    seed_index: int,
+) -> FoldOutcome:
+    """One task: a fresh model for (fold, seed), fitted on the fold's rows, predicting valid and test."""
+    start = time.perf_counter()
+    model = make_model(fold, seed_index)
+    fit_fold(model, x, y, train, valid, plan, fold)
+    valid_proba, test_proba = model.predict_proba(x[valid]), model.predict_proba(x_test)
+    return FoldOutcome(model, valid_proba, test_proba, time.perf_counter() - start)
+
+
 def cross_validate(
     name: str,
-    make_model: Callable[[int], FoldModel],
+    make_model: Callable[[int, int], FoldModel],
     x_train: pd.DataFrame,
     x_test: pd.DataFrame,
     data: Dataset,
     folds: Folds,
     plan: StoppingPlan,
+    n_seeds: int = 1,
 ) -> ModelResult:
-    """Train one model per fold on shared folds; OOF for every train row, test averaged over folds."""
+    """Train a model per fold and seed on shared folds; a fold's prediction is its seeds' mean.
+    OOF covers every train row; test is averaged over folds. Tasks run on the configured backend."""
     x, x_test_values = x_train.to_numpy(np.float32), x_test.to_numpy(np.float32)
     y, fold_of_row = (
         data.labels.loc[x_train.index].to_numpy(),
         folds.fold_of_row.loc[x_train.index].to_numpy(),
     )
+    rows = [
+        (np.flatnonzero(fold_of_row != fold), np.flatnonzero(fold_of_row == fold))
+        for fold in range(folds.n_splits)
+    ]
+    tasks = [
+        (make_model, x, y, x_test_values, *rows[fold], plan, fold, seed)
+        for fold in range(folds.n_splits)
+        for seed in range(n_seeds)
+    ]
+    outcomes = run_tasks(fit_and_predict, tasks, desc=name)
     oof = np.zeros((len(x), data.n_classes))
     test = np.zeros((len(x_test_values), data.n_classes))
     scores, seconds, models = [], [], []
-    bar = progress(range(folds.n_splits), desc=name, unit="fold")
-    for fold in bar:
-        start = time.perf_counter()
-        train, valid = np.flatnonzero(fold_of_row != fold), np.flatnonzero(fold_of_row == fold)
-        model = make_model(fold)
-        fit_fold(model, x, y, train, valid, plan, fold)
-        models.append(model)
-        oof[valid] = model.predict_proba(x[valid])
-        test += model.predict_proba(x_test_values) / folds.n_splits
+    for fold in range(folds.n_splits):
+        mine = outcomes[fold * n_seeds : (fold + 1) * n_seeds]
+        valid = rows[fold][1]
+        oof[valid] = np.mean([o.valid_proba for o in mine], axis=0)
+        test += np.mean([o.test_proba for o in mine], axis=0) / folds.n_splits
         scores.append(multiclass_log_loss(y[valid], oof[valid]))
-        seconds.append(time.perf_counter() - start)
-        bar.set_postfix(logloss=f"{scores[-1]:.4f}")
+        seconds.append(sum(o.seconds for o in mine))
+        models.append(mine[0].model if n_seeds == 1 else SeedAverage([o.model for o in mine]))
     columns = list(data.classes)
     return ModelResult(
         name=name,
@@ -134,6 +195,6 @@ def cross_validate(
         fold_seconds=tuple(seconds),
         oof_score=multiclass_log_loss(y, oof),
         folds_signature=folds.signature,
-        info={"early_stopping": plan.mode},
+        info={"early_stopping": plan.mode, "n_seeds": n_seeds},
         fold_models=tuple(models),
     )

@@ -19,7 +19,7 @@ from eli5.sklearn import PermutationImportance
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from pipeline.metrics import multiclass_log_loss
-from pipeline.progress import progress
+from pipeline.parallel import run_tasks
 
 if TYPE_CHECKING:
     from features.table import FeatureTable
@@ -113,16 +113,15 @@ def permutation_importance(
     x = features.train.to_numpy(np.float32)
     y = data.labels.loc[features.train.index].to_numpy()
     fold_of_row = folds.fold_of_row.loc[features.train.index].to_numpy()
-    decreases, base_scores, sizes = [], [], []
-    for fold in progress(range(folds.n_splits), desc="importance", unit="fold"):
+    tasks = []
+    for fold in range(folds.n_splits):
         valid = np.flatnonzero(fold_of_row == fold)
         rows = valid[stratified_subsample(y[valid], cfg.max_rows, cfg.seed + fold)]
-        base, results = fold_importance(
-            model.fold_models[fold], x[rows], y[rows], data.n_classes, cfg.n_iter, cfg.seed + fold
-        )
-        decreases.append(results)
-        base_scores.append(base)
-        sizes.append(len(rows))
+        tasks.append((model.fold_models[fold], x[rows], y[rows], data.n_classes, cfg.n_iter, cfg.seed + fold))
+    outcomes = run_tasks(fold_importance, tasks, desc="importance")
+    base_scores = [base for base, _ in outcomes]
+    decreases = [results for _, results in outcomes]
+    sizes = [len(task[2]) for task in tasks]
     return Importance(
         table=importance_table(features.names, decreases),
         base_scores=tuple(base_scores),

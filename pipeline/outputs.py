@@ -7,13 +7,14 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import pandas as pd
 
-from pipeline.cv import ModelResult
-from pipeline.importance import Importance, Selection
-from pipeline.oof_report import Report
+if TYPE_CHECKING:  # annotations only: a cached run need not import eli5 or matplotlib
+    from pipeline.cv import ModelResult
+    from pipeline.importance import Importance, Selection
+    from pipeline.oof_report import Report
 
 FLOAT_FORMAT = "%.7g"
 
@@ -53,6 +54,16 @@ def importance_writers(importance: Importance, selection: Selection) -> dict[str
     return {
         "importance.csv": lambda path: ranked.to_csv(path, float_format=FLOAT_FORMAT),
         "kept_features.txt": lambda path: path.write_text("".join(f"{n}\n" for n in selection.kept), "utf-8"),
+    }
+
+
+def ablation_writers(table: pd.DataFrame) -> dict[str, Callable[[Path], None]]:
+    """ablation.csv and ablation.md (the Markdown table the command prints)."""
+    from pipeline.ablation import format_ablation
+
+    return {
+        "ablation.csv": lambda path: table.to_csv(path, index=False, float_format=FLOAT_FORMAT),
+        "ablation.md": lambda path: path.write_text(format_ablation(table) + "\n", "utf-8"),
     }
 
 

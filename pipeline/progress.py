@@ -14,6 +14,10 @@ def set_quiet(quiet: bool) -> None:
     _quiet = quiet
 
 
+def is_quiet() -> bool:
+    return _quiet
+
+
 def progress(iterable: Iterable, **kwargs) -> tqdm:
     """A tqdm bar over ``iterable`` on stderr (also when redirected to a log file); hidden when quiet."""
     return tqdm(iterable, disable=_quiet, leave=False, **kwargs)

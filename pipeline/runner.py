@@ -94,7 +94,7 @@ class Runner:
             "config": section_fingerprint(self.config.section(stage.section)),
             "inputs": [self.key(i) for i in stage.inputs],
             "data": self.key("data"),
-            "code": code_hash(stage.function),
+            "code": code_hash(stage.module),
             "versions": library_versions(),
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]

@@ -31,6 +31,7 @@ TINY = [
     "mlp.batch_size=256",
     "mlp.learning_rate=0.01",
     "mlp.device='cpu'",
+    'blend.models=["lgbm", "mlp"]',  # the default adds lgbm_pruned; tests that need it say so
 ]
 
 
@@ -52,3 +53,13 @@ def fake_model(name, data, folds, quality, seed):
     )
     score = multiclass_log_loss(data.labels.to_numpy(), proba)
     return ModelResult(name, oof, test, (score,), (0.0,), score, folds.signature)
+
+
+def run_cli(tmp_path: Path, *args: str) -> int:
+    """The command line, quiet, on the tiny config, with cache and outputs under ``tmp_path``."""
+    from pipeline.cli import main
+
+    sets = [item for override in TINY for item in ("--set", override)]
+    return main(
+        ["--quiet", "--cache-dir", str(tmp_path / "cache"), "--out-dir", str(tmp_path / "out"), *sets, *args]
+    )

@@ -2,7 +2,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.families import FAMILIES, adjacent_colours, cross_family_differences, row_statistics
+from features.families import (
+    FAMILIES,
+    SOFTENING,
+    adjacent_colours,
+    asinh_flux,
+    cross_family_differences,
+    row_statistics,
+)
 from features.table import build_features, feature_frame
 from pipeline.config import FeaturesConfig
 from pipeline.schema import MAGNITUDE_COLUMNS
@@ -57,3 +64,50 @@ def test_wild_magnitudes_give_finite_features(tiny_data):
     frame.iloc[1, 3] = 1e6
     table = feature_frame(frame, tuple(FAMILIES))
     assert np.isfinite(table.to_numpy()).all()
+
+
+def test_pairwise_differences_are_all_190_pairs(raw):
+    diffs = FAMILIES["pairwise"](raw)
+    assert diffs.shape[1] == 190 and diffs.columns.is_unique
+    assert np.allclose(diffs["psfMag_u-modelMag_z"], raw["psfMag_u"] - raw["modelMag_z"])
+    assert np.allclose(diffs["fiberMag_g-fiberMag_r"], raw["fiberMag_g"] - raw["fiberMag_r"])
+
+
+def test_asinh_flux_inverts_the_sdss_luptitude():
+    magnitudes = np.array([14.0, 20.0, 24.0, 26.5, 30.0])
+    for band, b in SOFTENING.items():
+        flux = asinh_flux(magnitudes, band)
+        back = -(2.5 / np.log(10)) * (np.arcsinh(flux / (2 * b)) + np.log(b))
+        assert np.allclose(back, magnitudes)
+    # bright objects: the asinh magnitude agrees with Pogson's 10**(-0.4 m)
+    assert asinh_flux(np.array([15.0]), "r")[0] == pytest.approx(10 ** (-0.4 * 15.0), rel=1e-6)
+    assert asinh_flux(np.array([40.0]), "u")[0] < 0  # fainter than zero flux: negative, as in SDSS
+
+
+def test_fluxes_and_ratios_stay_finite_on_wild_magnitudes(raw):
+    wild = raw.copy()
+    wild.loc[wild.index[0], list(MAGNITUDE_COLUMNS)] = -5_310_802.0
+    wild.loc[wild.index[1], list(MAGNITUDE_COLUMNS)] = 1e6
+    for name in ("fluxes", "flux_ratios"):
+        table = FAMILIES[name](wild)
+        assert np.isfinite(table.to_numpy(np.float32)).all(), name
+    assert FAMILIES["fluxes"](raw).shape[1] == 20 and FAMILIES["flux_ratios"](raw).shape[1] == 31
+
+
+def test_flux_ratio_of_bright_objects_is_the_pogson_colour(raw):
+    ratios = FAMILIES["flux_ratios"](raw)
+    bright = (raw["psfMag_g"] < 20) & (raw["psfMag_r"] < 20)
+    expected = 10 ** (-0.4 * (raw["psfMag_g"] - raw["psfMag_r"]))
+    assert np.allclose(ratios.loc[bright, "fluxratio_psfMag_g/r"], expected[bright], rtol=1e-3)
+
+
+def test_spectrograph_split_at_fiber_640(raw):
+    split = FAMILIES["spectrograph"](raw)["sdss_fiber"]
+    assert ((split == 1) == (raw["fiberID"] <= 640)).all()
+
+
+def test_overlapping_families_with_the_same_column_names_are_refused(raw):
+    from pipeline.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="twice"):
+        feature_frame(raw, ("raw", "raw"))

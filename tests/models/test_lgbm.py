@@ -3,7 +3,7 @@ import pytest
 from testkit import TINY
 
 from features.table import build_features
-from models.lgbm import LgbmFoldModel, train_lgbm
+from models.lgbm import LgbmFoldModel, lgbm_params, train_lgbm
 from pipeline.config import FeaturesConfig, FoldsConfig, load_config
 from pipeline.data import Dataset
 from pipeline.folds import make_folds
@@ -61,3 +61,52 @@ def test_fold_model_predicts_all_classes_even_when_training_on_two():
     model.fit(x, y, None, None)
     proba = model.predict_proba(x)
     assert proba.shape == (200, 19) and np.allclose(proba.sum(axis=1), 1.0)
+
+
+def test_dart_trains_fixed_rounds_on_all_training_rows(inputs):
+    data, features, folds = inputs
+    config = load_config(overrides=[*TINY, 'lgbm.mode="dart"', "lgbm.num_boost_round=15"])
+    result = train_lgbm(data, features, folds, cfg=config.lgbm)
+    assert result.info["mode"] == "dart" and result.info["early_stopping"] == "none"
+    assert result.info["best_iterations"] == [15, 15, 15]
+    booster = result.fold_models[0].booster
+    assert booster.params["boosting"] == "dart"
+    assert booster.num_trees() == 15 * 19
+
+
+def test_goss_samples_by_gradient_without_bagging(tiny_config):
+    cfg = load_config(overrides=[*TINY, 'lgbm.mode="goss"']).lgbm
+    params = lgbm_params(cfg, 19)
+    assert params["data_sample_strategy"] == "goss" and params["boosting"] == "gbdt"
+    assert "bagging_fraction" not in params and "bagging_freq" not in params
+    assert lgbm_params(tiny_config.lgbm, 19)["boosting"] == "gbdt"
+
+
+def test_goss_trains(inputs):
+    data, features, folds = inputs
+    result = train_lgbm(data, features, folds, cfg=load_config(overrides=[*TINY, 'lgbm.mode="goss"']).lgbm)
+    assert result.fold_models[0].booster.params["data_sample_strategy"] == "goss"
+    assert np.isfinite(result.oof_score)
+
+
+def test_boosting_in_params_is_refused_in_favour_of_mode():
+    from pipeline.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="lgbm.mode"):
+        load_config(overrides=['lgbm.boosting="dart"'])
+
+
+def test_seeds_are_averaged_per_fold(inputs):
+    data, features, folds = inputs
+    one = train_lgbm(data, features, folds, cfg=load_config(overrides=TINY).lgbm)
+    three = train_lgbm(data, features, folds, cfg=load_config(overrides=[*TINY, "lgbm.n_seeds=3"]).lgbm)
+    average = three.fold_models[0]
+    assert len(average.models) == 3
+    seeds = [model.params["seed"] for model in average.models]
+    assert seeds == [42, 1042, 2042]
+    valid = np.flatnonzero(folds.fold_of_row.to_numpy() == 0)
+    x = features.train.to_numpy(np.float32)[valid]
+    mean = np.mean([model.predict_proba(x) for model in average.models], axis=0)
+    assert np.allclose(three.oof_proba.to_numpy()[valid], mean)
+    assert np.allclose(one.oof_proba.to_numpy()[valid], average.models[0].predict_proba(x))
+    assert three.info["n_seeds"] == 3 and len(three.info["best_iterations"]) == 3

@@ -178,12 +178,12 @@ def test_stage_gives_19_columns_for_every_row_even_without_a_class_in_training(i
 def test_embedding_without_the_fiber_family_takes_fiber_id_from_the_data(inputs):
     data, _, folds = inputs
     features = build_features(data, FeaturesConfig(families=("raw", "colours")))
-    train, test = mlp.mlp_frames(data, features, embedding_dim=4)
+    train = mlp.with_fiber_column(data, features, embedding_dim=4).train
     assert "fiberID" in train.columns and "fiberID" not in features.train.columns
     pd.testing.assert_series_equal(
         train["fiberID"], data.train["fiberID"].astype(np.float32), check_names=False
     )
-    assert mlp.mlp_frames(data, features, embedding_dim=0)[0].columns.equals(features.train.columns)
+    assert mlp.with_fiber_column(data, features, embedding_dim=0) is features
 
 
 def test_tiny_config_trains_quickly_end_to_end(inputs):

@@ -7,16 +7,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-from testkit import SHARED_DACON, TINY
-
-from pipeline.cli import main
-
-
-def run_cli(tmp_path, *args):
-    sets = [item for override in TINY for item in ("--set", override)]
-    return main(
-        ["--quiet", "--cache-dir", str(tmp_path / "cache"), "--out-dir", str(tmp_path / "out"), *sets, *args]
-    )
+from testkit import SHARED_DACON, TINY, run_cli
 
 
 def run_folder(tmp_path):
@@ -151,7 +142,9 @@ def test_importance_stage_prints_eli5_writes_ranked_csv_and_reruns_from_cache(tm
 def test_all_writes_a_report_whose_images_exist_and_a_ledger_row_per_run(tmp_path):
     from html.parser import HTMLParser
 
-    assert run_cli(tmp_path, "--stage", "all") == 0
+    default_models = ["--set", 'blend.models=["lgbm", "mlp", "lgbm_pruned"]']
+    assert run_cli(tmp_path, "--stage", "all", *default_models) == 0
+    assert (run_folder(tmp_path) / "importance.csv").exists()  # the default prunes with eli5
     report = run_folder(tmp_path) / "report"
     sources = []
 
@@ -166,10 +159,10 @@ def test_all_writes_a_report_whose_images_exist_and_a_ledger_row_per_run(tmp_pat
 
     ledger = pd.read_csv(tmp_path / "out" / "ledger.csv")
     assert len(ledger) == 1 and ledger.loc[0, "from_cache"] == "no" and ledger.loc[0, "stage"] == "all"
-    assert {"lgbm", "mlp"} <= set(json.loads(ledger.loc[0, "models"]))
+    assert {"lgbm", "mlp", "lgbm_pruned"} <= set(json.loads(ledger.loc[0, "models"]))
     assert ledger.loc[0, "blend_honest"] >= ledger.loc[0, "blend_optimistic"] - 1e-9
     assert ledger.loc[0, "submission"].endswith("submission.csv")
-    assert run_cli(tmp_path, "--stage", "all") == 0
+    assert run_cli(tmp_path, "--stage", "all", *default_models) == 0
     assert run_cli(tmp_path, "--set", "lgbm.num_leavs=3") == 2
     ledger = pd.read_csv(tmp_path / "out" / "ledger.csv")
     assert len(ledger) == 2 and ledger.loc[1, "from_cache"] == "yes"

@@ -60,3 +60,32 @@ def test_override_without_section_is_rejected():
 def test_missing_config_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "absent.toml")
+
+
+@pytest.mark.parametrize("preset", ["fast", "full", "winner"])
+def test_every_preset_loads_and_user_settings_still_win(preset):
+    config = load_config(overrides=["lgbm.num_leaves=5"], preset=preset)
+    assert config.lgbm.params["num_leaves"] == 5
+
+
+def test_winner_preset_is_lightgbm_dart_on_row_stats_and_pairwise_differences_pruned():
+    config = load_config(preset="winner")
+    assert config.lgbm.mode == "dart"
+    assert {"row_stats", "pairwise"} <= set(config.features.families)
+    assert config.blend.models == ("lgbm_pruned",)
+
+
+def test_unknown_preset_is_a_config_error():
+    with pytest.raises(ConfigError, match="fast, full, winner"):
+        load_config(preset="fastest")
+
+
+def test_parallel_settings_are_not_in_any_stage_key(tmp_path):
+    from testkit import make_runner
+
+    keys = {}
+    for backend in ("sequential", "processes", "dask"):
+        config = load_config(overrides=[f'parallel.backend="{backend}"', "parallel.n_jobs=3"])
+        runner = make_runner(config, tmp_path)
+        keys[backend] = [runner.key(name) for name in runner.graph]
+    assert keys["sequential"] == keys["processes"] == keys["dask"]

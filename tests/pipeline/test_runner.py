@@ -94,7 +94,7 @@ def test_code_change_changes_the_key(tmp_path, monkeypatch, tiny_config):
     before = make_runner(tiny_config, tmp_path).key("lgbm")
     original = runner_module.code_hash
     monkeypatch.setattr(
-        runner_module, "code_hash", lambda f: original(f) + ("x" if f.__name__ == "train_lgbm" else "")
+        runner_module, "code_hash", lambda module: original(module) + ("x" if module == "models.lgbm" else "")
     )
     after = make_runner(tiny_config, tmp_path)
     assert after.key("lgbm") != before

@@ -1,0 +1,255 @@
+"""Benchmark: every stage of ``--stage all`` on built-in samples of several sizes, and a plain
+``lgb.train`` loop on the same features and folds, in the same run.
+
+    python -m pipeline.bench                     # 50,000, 100,000 and 200,000 rows (2 cores: ~35 min)
+    python -m pipeline.bench --rows 20000 40000  # quicker
+
+Prints one table (stage, rows, seconds, peak memory, from cache, growth exponent of time in rows),
+then the goals, met or not. Each size runs in a fresh cache (so stages are computed), then the
+``--stage blend`` and ``--stage report`` commands are rerun as a user would, from that cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+import psutil
+
+from pipeline.api import open_runner
+from pipeline.config import load_config
+from pipeline.cv import inner_split
+from pipeline.parallel import parallel_session
+from pipeline.progress import set_quiet
+from pipeline.runner import silent
+
+TEST_SHARE = 10_009 / 199_991  # Dacon's test rows per train row
+GOALS = {"all_seconds": 900.0, "rerun_seconds": 3.0, "lgbm_ratio": 1.10, "peak_gib": 4.0, "exponent": 1.1}
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class PeakMemory:
+    """Peak resident memory of this process and all its children (workers), sampled every 50 ms."""
+
+    def __init__(self, interval: float = 0.05):
+        self.interval, self.peak, self._stop = interval, 0, threading.Event()
+
+    def _sample(self) -> int:
+        me = psutil.Process()
+        total = me.memory_info().rss
+        for child in me.children(recursive=True):
+            try:
+                total += child.memory_info().rss
+            except psutil.Error:
+                pass
+        return total
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._sample())
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> PeakMemory:
+        self.peak = self._sample()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._sample())
+
+
+@dataclass
+class Row:
+    stage: str
+    rows: int
+    seconds: float
+    peak_mib: float
+    from_cache: str
+    exponent: float = float("nan")
+
+
+def bench_config(rows: int, preset: str | None, overrides: list[str]):
+    sets = [f"sample.n_train={rows}", f"sample.n_test={max(100, round(rows * TEST_SHARE))}", *overrides]
+    return load_config(None, sets, preset), sets
+
+
+def time_stages(config, cache_dir: Path) -> tuple[list[Row], object]:
+    """Each stage of ``all`` (and the report) computed in order, timed, with its peak memory."""
+    runner = open_runner(config, None, cache_dir, log=silent)
+    rows_n = config.sample.n_train
+    with PeakMemory() as memory:
+        start = time.perf_counter()
+        runner.artifact("data")
+        out = [
+            Row("data (simulate the sample)", rows_n, time.perf_counter() - start, memory.peak / 2**20, "no")
+        ]
+    order = list(dict.fromkeys([*runner.closure("submission"), *runner.closure("report")]))
+    for name in order:
+        with PeakMemory() as memory:
+            start = time.perf_counter()
+            runner.run(name)
+            seconds = time.perf_counter() - start
+        status = "yes" if runner.records[name].status != "computed" else "no"
+        out.append(Row(name, rows_n, seconds, memory.peak / 2**20, status))
+    return out, runner
+
+
+def plain_lgbm_seconds(runner) -> float:
+    """The same LightGBM work written by hand: per fold the same inner split, Datasets, params and
+    early stopping, predicting the held-out fold and test; one process, LightGBM's own threads."""
+    from models.lgbm import lgbm_params
+
+    cfg, data = runner.config.lgbm, runner.artifact("data")
+    features, folds = runner.artifact("features"), runner.artifact("folds")
+    x, x_test = features.train.to_numpy(np.float32), features.test.to_numpy(np.float32)
+    y = data.labels.loc[features.train.index].to_numpy()
+    fold_of_row = folds.fold_of_row.loc[features.train.index].to_numpy()
+    params = lgbm_params(cfg, data.n_classes)
+    start = time.perf_counter()
+    for fold in range(folds.n_splits):
+        train, valid = np.flatnonzero(fold_of_row != fold), np.flatnonzero(fold_of_row == fold)
+        fit, stop = inner_split(y[train], cfg.inner_share, int(cfg.params.get("seed", 0)) + fold)
+        train_set = lgb.Dataset(x[train[fit]], y[train[fit]])
+        stop_set = lgb.Dataset(x[train[stop]], y[train[stop]], reference=train_set)
+        booster = lgb.train(
+            params,
+            train_set,
+            cfg.num_boost_round,
+            valid_sets=[stop_set],
+            callbacks=[lgb.early_stopping(cfg.early_stopping_rounds, verbose=False)],
+        )
+        booster.predict(x[valid], num_iteration=booster.best_iteration)
+        booster.predict(x_test, num_iteration=booster.best_iteration)
+    return time.perf_counter() - start
+
+
+def plain_lgbm_in_fresh_process(sets: list[str], preset: str | None, cache_dir: Path) -> float:
+    """``plain_lgbm_seconds`` in a new Python process (nothing else loaded, all cores), on the
+    features and folds this run cached."""
+    command = [sys.executable, "-m", "pipeline.bench", "--plain-lgbm", str(cache_dir)]
+    command += [item for s in sets for item in ("--set", s)] + (["--preset", preset] if preset else [])
+    done = subprocess.run(command, check=True, capture_output=True, text=True, cwd=ROOT)
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def rerun_seconds(stage: str, sets: list[str], preset: str | None, cache_dir: Path, out_dir: Path) -> float:
+    """Wall time of ``python pipeline/run.py --stage STAGE`` from a warm cache, as a user runs it."""
+    command = [sys.executable, str(ROOT / "pipeline" / "run.py"), "--stage", stage, "--quiet"]
+    command += ["--cache-dir", str(cache_dir), "--out-dir", str(out_dir)]
+    command += [item for s in sets for item in ("--set", s)] + (["--preset", preset] if preset else [])
+    start = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def growth_exponents(rows: list[Row]) -> None:
+    """Slope of log(seconds) on log(rows) per stage (1: linear), set on each stage's largest size."""
+    for stage in dict.fromkeys(r.stage for r in rows):
+        mine = [r for r in rows if r.stage == stage and r.seconds > 0.05]
+        if len({r.rows for r in mine}) >= 2:
+            slope = np.polyfit(np.log([r.rows for r in mine]), np.log([r.seconds for r in mine]), 1)[0]
+            max(mine, key=lambda r: r.rows).exponent = float(slope)
+
+
+def format_rows(rows: list[Row]) -> str:
+    lines = [
+        "| stage | rows | seconds | peak memory (MiB) | from cache | growth exponent |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        exponent = "" if np.isnan(r.exponent) else f"{r.exponent:.2f}"
+        lines.append(
+            f"| {r.stage} | {r.rows:,} | {r.seconds:.1f} | {r.peak_mib:,.0f} | {r.from_cache} | {exponent} |"
+        )
+    return "\n".join(lines)
+
+
+def bench(sizes: list[int], preset: str | None, overrides: list[str], work: Path) -> list[Row]:
+    """Every row of the table; the plain ``lgb.train`` loop runs at the largest size only."""
+    rows: list[Row] = []
+    for n in sizes:
+        config, sets = bench_config(n, preset, overrides)
+        cache, out = work / f"cache-{n}", work / f"out-{n}"
+        with parallel_session(config.parallel):
+            stage_rows, runner = time_stages(config, cache)
+            rows += stage_rows
+            total = sum(r.seconds for r in stage_rows)
+            rows.append(Row("all (sum of stages)", n, total, max(r.peak_mib for r in stage_rows), "no"))
+        if n == max(sizes):
+            with PeakMemory() as memory:
+                plain = plain_lgbm_in_fresh_process(sets, preset, cache)
+            rows.append(Row("plain lgb.train loop", n, plain, memory.peak / 2**20, "no"))
+        for stage in ("blend", "report"):
+            seconds = rerun_seconds(stage, sets, preset, cache, out)
+            rows.append(Row(f"rerun --stage {stage} (command)", n, seconds, float("nan"), "yes"))
+        print(f"[bench] {n:,} rows done: all {total:.0f}s", file=sys.stderr, flush=True)
+    growth_exponents(rows)
+    return rows
+
+
+def goal_lines(rows: list[Row]) -> list[str]:
+    """Each goal of the issue with the measured figure, met or not."""
+    biggest = max(r.rows for r in rows)
+    at = {r.stage: r for r in rows if r.rows == biggest}
+    peak = max(r.peak_mib for r in rows if not np.isnan(r.peak_mib)) / 1024
+    reruns = [at[f"rerun --stage {s} (command)"].seconds for s in ("blend", "report")]
+    exponents = [
+        r.exponent for r in rows if not np.isnan(r.exponent) and r.seconds >= 1.0 and "rerun" not in r.stage
+    ]
+    ratio = at["lgbm"].seconds / at["plain lgb.train loop"].seconds
+
+    total = at["all (sum of stages)"].seconds
+    worst = max(exponents, default=float("nan"))
+
+    def verdict(value: float, goal: float) -> str:
+        return "met" if value <= goal else "NOT met"
+
+    return [
+        f"--stage all at {biggest:,} rows: {total:.0f} s (goal <= {GOALS['all_seconds']:.0f}): "
+        + verdict(total, GOALS["all_seconds"]),
+        f"cached rerun of blend / report: {reruns[0]:.1f} s / {reruns[1]:.1f} s (goal <= 3): "
+        + verdict(max(reruns), GOALS["rerun_seconds"]),
+        f"lgbm stage / plain lgb.train at {biggest:,} rows: {ratio:.2f} (goal <= 1.10): "
+        + verdict(ratio, GOALS["lgbm_ratio"]),
+        f"peak memory: {peak:.2f} GiB (goal <= 4): " + verdict(peak, GOALS["peak_gib"]),
+        f"largest growth exponent (stages >= 1 s): {worst:.2f} (goal <= ~1, linear): "
+        + verdict(worst if not np.isnan(worst) else 0.0, GOALS["exponent"]),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[50_000, 100_000, 200_000])
+    parser.add_argument("--preset", choices=["fast", "full", "winner"])
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    parser.add_argument("--work-dir", type=Path, help="where the caches go (default: a temporary folder)")
+    parser.add_argument("--out", type=Path, help="also write the table and goals to this Markdown file")
+    parser.add_argument("--plain-lgbm", type=Path, metavar="CACHE", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    set_quiet(True)
+    if args.plain_lgbm:  # the baseline's own process (see plain_lgbm_in_fresh_process)
+        runner = open_runner(load_config(None, args.set, args.preset), None, args.plain_lgbm, log=silent)
+        print(plain_lgbm_seconds(runner))
+        return 0
+    with tempfile.TemporaryDirectory(prefix="bench-") as temporary:
+        rows = bench(sorted(args.rows), args.preset, args.set, args.work_dir or Path(temporary))
+    text = format_rows(rows) + "\n\n" + "\n".join(f"- {line}" for line in goal_lines(rows))
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
