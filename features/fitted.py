@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.decomposition import FastICA, TruncatedSVD
 
+from pipeline.cv import WrapsModel
 from pipeline.schema import MAGNITUDE_COLUMNS
 
 FIBER_COLUMN = "fiberID"
@@ -169,7 +170,7 @@ def check_fitting(fitting: FoldFitting, names: list[str]) -> None:
         raise ValueError("fiber_stats needs the 'raw' and 'fiber_id' feature families")
 
 
-class FoldFeatures:
+class FoldFeatures(WrapsModel):
     """A fold model whose inputs gain the features fitted on the rows it is fitted on."""
 
     def __init__(self, model, fitting: FoldFitting, names: list[str], kept: list[str] | None = None):
@@ -189,9 +190,3 @@ class FoldFeatures:
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         return self.model.predict_proba(self.transform(x))
-
-    def __getattr__(self, name: str):
-        # best_iteration, history, ...: the wrapped model's (only called for names not found here)
-        if name == "model":
-            raise AttributeError(name)
-        return getattr(self.model, name)

@@ -19,6 +19,13 @@ PRESETS = ("fast", "full", "winner")
 MODEL_NAMES = ("lgbm", "mlp", "lgbm_pruned", "mlp_pruned", "lgbm_pruned_nested")
 
 
+def check_ranges(section: str, values: Any, checks: dict[str, bool]) -> None:
+    """A config error naming the first key of ``values`` whose check is False."""
+    for key, ok in checks.items():
+        if not ok:
+            raise ConfigError(f"config: {section}.{key} = {getattr(values, key)!r} is out of range")
+
+
 def choice(default: Any, choices: tuple, **kwargs) -> Any:
     """A field whose value must be one of ``choices`` (checked when the config is loaded)."""
     return field(default=default, metadata={"choices": choices}, **kwargs)
@@ -59,9 +66,7 @@ class FeaturesConfig:
             "svd_components": 0 <= self.svd_components <= 19,
             "ica_components": 0 <= self.ica_components <= 20,
         }
-        for key, ok in checks.items():
-            if not ok:
-                raise ConfigError(f"config: features.{key} = {getattr(self, key)!r} is out of range")
+        check_ranges("features", self, checks)
 
 
 @dataclass(frozen=True)
@@ -142,9 +147,7 @@ class MlpConfig:
             "num_threads": self.num_threads >= 0,
             "n_seeds": self.n_seeds >= 1,
         }
-        for key, ok in checks.items():
-            if not ok:
-                raise ConfigError(f"config: mlp.{key} = {getattr(self, key)!r} is out of range")
+        check_ranges("mlp", self, checks)
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,17 @@ class StoppingPlan:
     seed: int = 0
 
 
-class ColumnSubset:
+class WrapsModel:
+    """A fold model around another: attributes it lacks (``best_iteration``, ``history``, ...) are
+    those of ``self.model``."""
+
+    def __getattr__(self, name: str):
+        if name == "model":  # not set yet (unpickling): no recursion
+            raise AttributeError(name)
+        return getattr(self.model, name)
+
+
+class ColumnSubset(WrapsModel):
     """A fold model that sees only some columns of the feature matrix (per-fold feature sets)."""
 
     def __init__(self, model: FoldModel, columns: np.ndarray):
@@ -64,12 +74,6 @@ class ColumnSubset:
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         return self.model.predict_proba(x[:, self.columns])
-
-    def __getattr__(self, name: str):
-        # best_iteration, history, ...: the wrapped model's (only called for names not found here)
-        if name == "model":
-            raise AttributeError(name)
-        return getattr(self.model, name)
 
 
 def inner_split(labels: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -104,19 +108,16 @@ def fit_fold(
     model.fit(x[train[fit]], y[train[fit]], x[train[stop]], y[train[stop]])
 
 
-class SeedAverage:
-    """The fold's models trained with different seeds; probabilities are their mean."""
+class SeedAverage(WrapsModel):
+    """The fold's models trained with different seeds; probabilities are their mean (other
+    attributes are the first seed's)."""
 
     def __init__(self, models: list):
         self.models = models
+        self.model = models[0]
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         return np.mean([model.predict_proba(x) for model in self.models], axis=0)
-
-    def __getattr__(self, name: str):
-        if name == "models":
-            raise AttributeError(name)
-        return getattr(self.models[0], name)
 
 
 @dataclass(frozen=True)
