@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from pipeline.data import Dataset
 
 
+TRANSDUCTIVE = "SVD/ICA fitted on train+test rows, scored rows included (transductive)"
+
+
 @dataclass(frozen=True)
 class FeatureTable:
     """Model inputs: float32 frames indexed by id, same columns for train and test, and the
@@ -33,6 +36,8 @@ class FeatureTable:
     train: pd.DataFrame
     test: pd.DataFrame
     fitting: FoldFitting = field(default_factory=FoldFitting)
+    optimism: tuple[str, ...] = ()
+    """Why scores of models on this table may be optimistic (transductive families)."""
 
     @property
     def names(self) -> list[str]:
@@ -110,4 +115,5 @@ def build_features(data: Dataset, cfg: FeaturesConfig) -> FeatureTable:
         check_fitting(fitting, list(train.columns))
     except ValueError as error:
         raise ConfigError(f"config: features: {error}") from None
-    return FeatureTable(train=train, test=test, fitting=fitting)
+    optimism = (TRANSDUCTIVE,) if transductive else ()
+    return FeatureTable(train=train, test=test, fitting=fitting, optimism=optimism)

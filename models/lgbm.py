@@ -22,8 +22,8 @@ SEED_STEP = 1000  # seed k of a fold trains with seed + k * SEED_STEP
 
 
 class LgbmFoldModel:
-    """One fold's booster: ``lgb.train``, with early stopping except in dart mode (fixed rounds);
-    always ``n_classes`` output columns."""
+    """One fold's booster: ``lgb.train`` on the fit rows, stopping early on the held-out rows except
+    in dart mode (fixed rounds); always ``n_classes`` output columns."""
 
     def __init__(self, params: dict, num_boost_round: int, early_stopping_rounds: int):
         self.params = params
@@ -84,9 +84,8 @@ def new_fold_model(cfg: LgbmConfig, n_classes: int, seed_index: int = 0) -> Lgbm
 
 
 def stopping_plan(cfg: LgbmConfig) -> StoppingPlan:
-    """Dart trains a fixed number of rounds on all of the fold's training rows."""
-    if cfg.mode == "dart":
-        return StoppingPlan("none")
+    """Rows held out from each fold's fitting (``lgbm.early_stopping``). Dart holds them out too but
+    never stops on them (fixed rounds); they remain the rows importance is measured on."""
     return StoppingPlan(cfg.early_stopping, cfg.inner_share, seed=int(cfg.params.get("seed", 0)))
 
 
@@ -96,43 +95,38 @@ def train_lgbm(
     folds: Folds,
     cfg: LgbmConfig,
     name: str = "lgbm",
-    kept: tuple[str, ...] | list[tuple[str, ...]] | None = None,
+    kept: tuple[tuple[str, ...], ...] | None = None,
 ) -> ModelResult:
     """LightGBM on every fold: OOF for each train row, test averaged over the fold models.
-    ``kept``: the features to train on (one tuple, or one per fold); default all."""
+    ``kept``: the features each fold trains on (one tuple per fold); default all."""
 
     def make_model(fold: int, seed_index: int):
-        fold_kept = kept[fold] if isinstance(kept, list) else kept
+        fold_kept = None if kept is None else kept[fold]
         return features.fold_model(new_fold_model(cfg, data.n_classes, seed_index), fold_kept)
 
-    plan = stopping_plan(cfg)
     result = cross_validate(
-        name, make_model, features.train, features.test, data, folds, plan, n_seeds=cfg.n_seeds
+        name,
+        make_model,
+        features.train,
+        features.test,
+        data,
+        folds,
+        stopping_plan(cfg),
+        n_seeds=cfg.n_seeds,
+        optimism=features.optimism,
     )
     info = {
         **result.info,
         "mode": cfg.mode,
         "best_iterations": [model.best_iteration for model in result.fold_models],
-        "features": features.model_names(None if isinstance(kept, list) else kept),
+        "features": features.model_names() if kept is None else None,
+        "features_per_fold": None if kept is None else [len(features.model_names(k)) for k in kept],
     }
-    return dataclasses.replace(result, info=info)
+    return dataclasses.replace(result, info={k: v for k, v in info.items() if v is not None})
 
 
 def train_lgbm_pruned(
     data: Dataset, features: FeatureTable, folds: Folds, selection: Selection, cfg: LgbmConfig
 ) -> ModelResult:
-    """LightGBM with the ``lgbm`` settings on the features the selection kept."""
-    return train_lgbm(data, features, folds, cfg, name="lgbm_pruned", kept=selection.kept)
-
-
-def train_lgbm_pruned_nested(
-    data: Dataset, features: FeatureTable, folds: Folds, selection: Selection, cfg: LgbmConfig
-) -> ModelResult:
-    """The honest check of pruning: fold k trains on the features kept by importances of the other
-    folds only, so its score never saw importances measured on its own rows."""
-    if len(selection.kept_per_fold) != folds.n_splits:
-        raise ValueError("the selection has no per-fold kept lists for these folds")
-    kept = [tuple(names) for names in selection.kept_per_fold]
-    result = train_lgbm(data, features, folds, cfg, name="lgbm_pruned_nested", kept=kept)
-    info = {**result.info, "features_per_fold": [len(names) for names in kept]}
-    return dataclasses.replace(result, info=info)
+    """LightGBM with the ``lgbm`` settings, each fold on the features its own importances kept."""
+    return train_lgbm(data, features, folds, cfg, name="lgbm_pruned", kept=selection.kept_per_fold)

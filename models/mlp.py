@@ -249,34 +249,48 @@ def train_mlp(
     folds: Folds,
     cfg: MlpConfig,
     name: str = "mlp",
-    kept: tuple[str, ...] | None = None,
+    kept: tuple[tuple[str, ...], ...] | None = None,
 ) -> ModelResult:
     """The MLP on every fold (and seed): OOF for each train row, test averaged over the networks.
-    ``kept``: the features to train on (default all)."""
+    ``kept``: the features each fold trains on (one tuple per fold); default all."""
     features = with_fiber_column(data, features, cfg.embedding_dim)
-    if kept is not None and cfg.embedding_dim > 0 and FIBER_COLUMN not in kept:
-        kept = (*kept, FIBER_COLUMN)
-    names = features.model_names(kept)
-    fiber_column = names.index(FIBER_COLUMN) if FIBER_COLUMN in names else None
+    if kept is not None and cfg.embedding_dim > 0:
+        kept = tuple(names if FIBER_COLUMN in names else (*names, FIBER_COLUMN) for names in kept)
 
     def make_model(fold: int, seed_index: int):
+        fold_kept = None if kept is None else kept[fold]
+        names = features.model_names(fold_kept)
+        fiber_column = names.index(FIBER_COLUMN) if FIBER_COLUMN in names else None
         seed = cfg.seed + fold + seed_index * SEED_STEP
         label = f"{name} fold {fold}" + (f" seed {seed_index}" if cfg.n_seeds > 1 else "")
-        return features.fold_model(MlpFoldModel(cfg, data.n_classes, fiber_column, seed, label), kept)
+        return features.fold_model(MlpFoldModel(cfg, data.n_classes, fiber_column, seed, label), fold_kept)
 
     plan = StoppingPlan(cfg.early_stopping, cfg.inner_share, seed=cfg.seed)
     result = cross_validate(
-        name, make_model, features.train, features.test, data, folds, plan, n_seeds=cfg.n_seeds
+        name,
+        make_model,
+        features.train,
+        features.test,
+        data,
+        folds,
+        plan,
+        n_seeds=cfg.n_seeds,
+        optimism=features.optimism,
     )
     summary = training_summary(list(result.fold_models))
-    return dataclasses.replace(result, info={**result.info, **summary, "features": names})
+    inputs = (
+        {"features": features.model_names()}
+        if kept is None
+        else {"features_per_fold": [len(features.model_names(names)) for names in kept]}
+    )
+    return dataclasses.replace(result, info={**result.info, **summary, **inputs})
 
 
 def train_mlp_pruned(
     data: Dataset, features: FeatureTable, folds: Folds, selection: Selection, cfg: MlpConfig
 ) -> ModelResult:
-    """The MLP with the ``mlp`` settings on the features the selection kept."""
-    return train_mlp(data, features, folds, cfg, name="mlp_pruned", kept=selection.kept)
+    """The MLP with the ``mlp`` settings, each fold on the features its own LightGBM importances kept."""
+    return train_mlp(data, features, folds, cfg, name="mlp_pruned", kept=selection.kept_per_fold)
 
 
 def training_summary(models: list[MlpFoldModel]) -> dict:

@@ -47,12 +47,15 @@ def load_variants(path: Path = DEFAULT_VARIANTS) -> list[Variant]:
     return variants
 
 
-def model_row(variant: str, model: str, scores: tuple[float, ...], seconds: float, cached: bool) -> dict:
+def model_row(
+    variant: str, model: str, scores: tuple[float, ...], seconds: float, cached: bool, honesty: str
+) -> dict:
     return {
         "variant": variant,
         "model": model,
         "oof_mean": float(np.mean(scores)),
         "oof_std": float(np.std(scores)),
+        "honesty": honesty,
         "seconds": round(seconds, 1),
         "from_cache": "yes" if cached else "no",
     }
@@ -68,7 +71,8 @@ def variant_rows(variant: Variant, runner) -> list[dict]:
         record, result = runner.records[name], runner.artifact(name)
         seconds = record.meta.get("seconds", record.seconds)
         scores = blend_fold_scores(result, runner) if name == "blend" else result.fold_scores
-        rows.append(model_row(variant.name, name, scores, seconds, record.status != "computed"))
+        cached = record.status != "computed"
+        rows.append(model_row(variant.name, name, scores, seconds, cached, result.honesty))
     return rows
 
 
@@ -82,7 +86,7 @@ def blend_fold_scores(blend, runner) -> tuple[float, ...]:
 
 def baseline_name(model: str) -> str:
     """The baseline model a variant's model is compared with (a pruned model with its unpruned one)."""
-    return model.replace("_pruned_nested", "").replace("_pruned", "")
+    return model.replace("_pruned", "")
 
 
 def with_differences(rows: list[dict]) -> pd.DataFrame:
@@ -106,15 +110,16 @@ def run_ablation(
 
 
 def format_ablation(table: pd.DataFrame) -> str:
-    """A Markdown table: variant, model, OOF log loss mean ± std, difference to baseline, seconds."""
+    """A Markdown table: variant, model, OOF log loss mean ± std, difference to baseline, honesty,
+    seconds."""
     lines = [
-        "| variant | model | OOF log loss (fold mean ± std) | vs baseline | seconds | from cache |",
-        "|---|---|---|---|---|---|",
+        "| variant | model | OOF log loss (fold mean ± std) | vs baseline | honesty | seconds | from cache |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in table.itertuples():
         diff = "—" if row.variant == BASELINE or np.isnan(row.vs_baseline) else f"{row.vs_baseline:+.4f}"
         lines.append(
             f"| {row.variant} | {row.model} | {row.oof_mean:.4f} ± {row.oof_std:.4f} | {diff} "
-            f"| {row.seconds:.1f} | {row.from_cache} |"
+            f"| {row.honesty} | {row.seconds:.1f} | {row.from_cache} |"
         )
     return "\n".join(lines)

@@ -26,7 +26,7 @@ import psutil
 
 from pipeline.api import open_runner
 from pipeline.config import load_config
-from pipeline.cv import inner_split
+from pipeline.cv import StoppingPlan, fold_rows
 from pipeline.parallel import parallel_session
 from pipeline.progress import set_quiet
 from pipeline.runner import silent
@@ -116,12 +116,14 @@ def plain_lgbm_seconds(runner) -> float:
     y = data.labels.loc[features.train.index].to_numpy()
     fold_of_row = folds.fold_of_row.loc[features.train.index].to_numpy()
     params = lgbm_params(cfg, data.n_classes)
+    plan = StoppingPlan("inner", cfg.inner_share, int(cfg.params.get("seed", 0)))
+    groups = folds.groups(features.train.index)
     start = time.perf_counter()
     for fold in range(folds.n_splits):
-        train, valid = np.flatnonzero(fold_of_row != fold), np.flatnonzero(fold_of_row == fold)
-        fit, stop = inner_split(y[train], cfg.inner_share, int(cfg.params.get("seed", 0)) + fold)
-        train_set = lgb.Dataset(x[train[fit]], y[train[fit]])
-        stop_set = lgb.Dataset(x[train[stop]], y[train[stop]], reference=train_set)
+        rows = fold_rows(plan, y, fold_of_row, groups, fold)
+        fit, stop, valid = rows.fit, rows.stop, rows.valid
+        train_set = lgb.Dataset(x[fit], y[fit])
+        stop_set = lgb.Dataset(x[stop], y[stop], reference=train_set)
         booster = lgb.train(
             params,
             train_set,

@@ -7,7 +7,8 @@ Two ways to combine, each with optional temperature:
 Weights fitted on all OOF rows are scored on the rows they saw: the *optimistic* score. The *honest*
 score refits the weights on the other folds for each fold and scores that fold with them (nested);
 the blend's OOF predictions are those nested ones, its test predictions use weights from all rows.
-With ``method = "auto"`` the method with the better honest score is kept.
+With ``method = "auto"`` each fold keeps the method whose weights fit the other folds better, and the
+submission the one whose weights fit all OOF rows better: no fold's choice sees its own rows.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pandas as pd
 from scipy.optimize import minimize, minimize_scalar
 from scipy.special import logsumexp
 
-from pipeline.cv import ModelResult
+from pipeline.cv import ModelResult, merge_optimism
 from pipeline.metrics import EPSILON, multiclass_log_loss, per_fold_log_loss
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from pipeline.folds import Folds
 
 METHODS = ("linear", "geometric")
+ALL_ROWS_WEIGHTS = "weights fitted on the OOF rows they score"
 
 
 def check_same_folds(models: tuple[ModelResult, ...], folds: Folds) -> None:
@@ -112,21 +114,51 @@ def fit_simplex_weights(method: str, stacked, labels: np.ndarray) -> np.ndarray:
     return min(candidates, key=loss)
 
 
-def nested_oof(
-    method: str, stacked: np.ndarray, labels: np.ndarray, fold_of_row: np.ndarray, temperature: bool
-) -> np.ndarray:
-    """Each fold's rows blended with weights fitted on the other folds' rows only."""
-    out = np.empty(stacked.shape[1:])
+def fit_methods(methods: tuple[str, ...], inputs: BlendInputs, labels: np.ndarray, temperature: bool):
+    """Each method's fit on these rows."""
+    return {method: fit_blend(method, inputs, labels, temperature) for method in methods}
+
+
+def better_fit(fits: dict[str, BlendFit], inputs: BlendInputs, labels: np.ndarray) -> str:
+    """The method whose weights fit their own rows better (both methods have as many parameters)."""
+    return min(fits, key=lambda method: fits[method].loss(inputs, labels))
+
+
+@dataclass(frozen=True)
+class NestedBlend:
+    """Each fold's rows blended by weights and a method chosen on the other folds' rows only."""
+
+    proba: np.ndarray
+    by_method: dict[str, np.ndarray]
+    method_per_fold: tuple[str, ...]
+
+
+def nested_blend(
+    methods: tuple[str, ...],
+    stacked: np.ndarray,
+    labels: np.ndarray,
+    fold_of_row: np.ndarray,
+    temperature: bool,
+) -> NestedBlend:
+    """For each fold: every method fitted on the other folds, the better fit chosen there, then
+    applied to the fold. Nothing about a fold's rows reaches its own predictions."""
+    by_method = {method: np.empty(stacked.shape[1:]) for method in methods}
+    proba, chosen = np.empty(stacked.shape[1:]), []
     for fold in np.unique(fold_of_row):
         held = fold_of_row == fold
-        fit = fit_blend(method, BlendInputs(stacked[:, ~held]), labels[~held], temperature)
-        out[held] = fit.apply(stacked[:, held])
-    return out
+        inputs = BlendInputs(stacked[:, ~held])
+        fits = fit_methods(methods, inputs, labels[~held], temperature)
+        chosen.append(better_fit(fits, inputs, labels[~held]))
+        for method, fit in fits.items():
+            by_method[method][held] = fit.apply(stacked[:, held])
+        proba[held] = by_method[chosen[-1]][held]
+    return NestedBlend(proba, by_method, tuple(chosen))
 
 
 def blend_models(data: Dataset, folds: Folds, *models: ModelResult, cfg: BlendConfig) -> ModelResult:
-    """Blend the models; OOF predictions and score are the honest nested ones, the optimistic score
-    (weights fitted on all OOF rows) is kept beside it in ``info``."""
+    """Blend the models. OOF predictions and score are the nested ones (honest when every member
+    is); the test predictions use weights fitted on all OOF rows, whose optimistic score on those
+    same rows is kept beside it in ``info``. ``auto`` keeps the method whose weights fit better."""
     check_same_folds(models, folds)
     index = models[0].oof_proba.index
     labels = data.labels.loc[index].to_numpy()
@@ -134,33 +166,33 @@ def blend_models(data: Dataset, folds: Folds, *models: ModelResult, cfg: BlendCo
     stacked = np.stack([m.oof_proba.loc[index].to_numpy() for m in models])
     stacked_test = np.stack([m.test_proba.to_numpy() for m in models])
     methods = METHODS if cfg.method == "auto" else (cfg.method,)
-    candidates = {}
     inputs = BlendInputs(stacked)
-    for method in methods:
-        fit = fit_blend(method, inputs, labels, cfg.temperature)
-        honest = nested_oof(method, stacked, labels, fold_of_row, cfg.temperature)
-        candidates[method] = (fit, honest)
-    scores = {m: multiclass_log_loss(labels, honest) for m, (_, honest) in candidates.items()}
-    method = min(scores, key=scores.get)
-    fit, honest = candidates[method]
+    full = fit_methods(methods, inputs, labels, cfg.temperature)
+    method = better_fit(full, inputs, labels)
+    fit = full[method]
+    nested = nested_blend(methods, stacked, labels, fold_of_row, cfg.temperature)
+    score = multiclass_log_loss(labels, nested.proba)
     columns = list(data.classes)
     return ModelResult(
         name="blend",
-        oof_proba=pd.DataFrame(honest, index=index, columns=columns),
+        oof_proba=pd.DataFrame(nested.proba, index=index, columns=columns),
         test_proba=pd.DataFrame(fit.apply(stacked_test), index=models[0].test_proba.index, columns=columns),
-        fold_scores=per_fold_log_loss(labels, honest, fold_of_row),
+        fold_scores=per_fold_log_loss(labels, nested.proba, fold_of_row),
         fold_seconds=(),
-        oof_score=scores[method],
+        oof_score=score,
         folds_signature=folds.signature,
+        optimism=merge_optimism(*(m.optimism for m in models)),
         info={
             "method": method,
+            "method_per_fold": list(nested.method_per_fold),
             "weights": {m.name: float(w) for m, w in zip(models, fit.weights)},
             "temperature": fit.temperature,
-            "honest_score": scores[method],
+            "nested_score": score,
+            "nested_by_method": {m: multiclass_log_loss(labels, p) for m, p in nested.by_method.items()},
             "optimistic_score": multiclass_log_loss(labels, fit.apply(stacked)),
-            "honest_by_method": scores,
+            "optimistic_because": ALL_ROWS_WEIGHTS,
             "optimistic_by_method": {
-                m: multiclass_log_loss(labels, f.apply(stacked)) for m, (f, _) in candidates.items()
+                m: multiclass_log_loss(labels, f.apply(stacked)) for m, f in full.items()
             },
         },
     )

@@ -9,15 +9,16 @@ import json
 import sys
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.ablation import DEFAULT_VARIANTS, format_ablation, load_variants, run_ablation
 from pipeline.api import open_runner
 from pipeline.config import PRESETS, load_config
+from pipeline.cv import honesty_label
 from pipeline.errors import UserError
 from pipeline.graph import TARGETS, stage_graph
 from pipeline.ledger import LEDGER_NAME, append_to_ledger, ledger_row
-from pipeline.metrics import multiclass_log_loss
 from pipeline.outputs import (
     ablation_writers,
     importance_writers,
@@ -30,6 +31,7 @@ from pipeline.progress import set_quiet
 from pipeline.report import summary_table
 from pipeline.runner import Runner, library_versions, silent, stderr_log
 from pipeline.sources import FileSource, SampleSource
+from pipeline.submission import holdout_score
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -104,37 +106,66 @@ def one_line_warnings(message, category, filename, lineno, file=None, line=None)
     return f"warning: {message}\n"
 
 
-def run_info(runner: Runner, stage: str, results: list) -> dict:
-    """What produced a run folder: source, keys, scores, weights, config and library versions."""
+@dataclass(frozen=True)
+class StageOutputs:
+    """What a command left: its folder, extra summary rows, lines to print, the simulated holdout."""
+
+    folder: Path | None = None
+    summary_rows: tuple[tuple[str, ...], ...] = ()
+    lines: tuple[str, ...] = ()
+    holdout: dict | None = None
+
+
+def run_info(runner: Runner, stage: str, results: list, holdout: dict | None) -> dict:
+    """What produced a run folder: source, keys, scores and their honesty, duplicates, weights, the
+    simulated holdout, config and library versions."""
     target = TARGETS[stage]
+    blend = results[-1]
     return {
         "stage": stage,
         "source": runner.source.banner(),
         "data_fingerprint": runner.key("data"),
         "keys": {name: runner.key(name) for name in runner.closure(target)},
         "oof_log_loss": {r.name: r.oof_score for r in results},
-        "blend_weights": results[-1].info.get("weights"),
+        "honesty": {r.name: r.honesty for r in results},
+        "optimistic_scores": {
+            f"{blend.name} (all-OOF weights)": {
+                "log_loss": blend.info.get("optimistic_score"),
+                "why": blend.info.get("optimistic_because"),
+            }
+        },
+        "duplicates": dataclasses.asdict(runner.artifact("folds").duplicates),
+        "blend_weights": blend.info.get("weights"),
+        "simulated_holdout": holdout,
         "config": dataclasses.asdict(runner.config),
         "versions": library_versions(),
     }
 
 
-def write_outputs(runner: Runner, out_dir: Path) -> tuple[Path, list[tuple[str, ...]]]:
-    """Write the run folder of a full run; rows for the summary (the simulated holdout score)."""
+def holdout_row(holdout: dict | None) -> tuple[tuple[str, ...], ...]:
+    """The summary row of the submission's score on the simulated test labels, if there are any."""
+    if holdout is None:
+        return ()
+    score = f"{holdout['log_loss']:.4f} ± {holdout['standard_error']:.4f} (s.e.)"
+    return (("submission vs simulated holdout labels", score, "-", "drawn like train", "-", "-"),)
+
+
+def write_outputs(runner: Runner, out_dir: Path) -> StageOutputs:
+    """Write the run folder of a full run; the simulated holdout score when the data has test labels."""
     submission = runner.artifact("submission")
     blend = runner.artifact("blend")
     results = [runner.artifact(name) for name in runner.config.blend.models] + [blend]
     folder = out_dir / f"{runner.source.kind}-{runner.key('submission')[:12]}"
     pruning = importance_and_selection(runner, "submission")
     report = runner.artifact("report")
-    write_run_folder(folder, submission, results, run_info(runner, "all", results), pruning, report)
-    extra = []
-    data = runner.artifact("data")
-    if data.test_labels is not None:
-        proba = submission[list(data.classes)].to_numpy()
-        score = multiclass_log_loss(data.test_labels.loc[submission["id"]].to_numpy(), proba)
-        extra.append(("submission vs simulated test labels", f"{score:.4f}", "-", "-", "-"))
-    return folder, extra
+    holdout = holdout_score(submission, runner.artifact("data"))
+    info = run_info(runner, "all", results, holdout)
+    write_run_folder(folder, submission, results, info, pruning, report)
+    lines = (
+        f"submission: {folder / 'submission.csv'}  (OOF and test predictions beside it)",
+        f"report: {folder / 'report' / 'index.html'}",
+    )
+    return StageOutputs(folder, holdout_row(holdout), lines, holdout)
 
 
 def importance_and_selection(runner: Runner, target: str):
@@ -151,7 +182,7 @@ def write_importance_outputs(runner: Runner, out_dir: Path) -> Path:
     runner.run("selection")
     importance, selection = runner.artifact("importance"), runner.artifact("selection")
     print(importance_text(importance))
-    print(f"kept {len(selection.kept)} of {len(importance.table)} features ({selection.rule})")
+    print(selection.describe())
     folder = out_dir / f"{runner.source.kind}-importance-{runner.key('selection')[:12]}"
     return write_folder(folder, importance_writers(importance, selection))
 
@@ -217,16 +248,27 @@ def execute_with(args: argparse.Namespace, config) -> int:
     targets = (target, "report") if args.stage == "all" else (target,)
     for name in targets:
         runner.run(name)
-    folder, extra, where = write_stage_outputs(runner, args.stage, args.out_dir)
+    outputs = write_stage_outputs(runner, args.stage, args.out_dir)
     records = list({r.name: r for name in targets for r in runner.ordered_records(name)}.values())
     seconds = time.perf_counter() - start
     print()
-    print(summary_table(records, extra))
+    print(summary_table(records, list(outputs.summary_rows)))
+    duplicates = duplicates_line(runner, target)
+    if duplicates:
+        print(duplicates)
     print(f"\n{args.stage} finished in {seconds:.1f}s; cache: {args.cache_dir}/")
-    append_to_ledger(args.out_dir / LEDGER_NAME, run_ledger_row(runner, args.stage, records, folder, seconds))
-    for line in where:
+    row = run_ledger_row(runner, args.stage, records, outputs, seconds)
+    append_to_ledger(args.out_dir / LEDGER_NAME, row)
+    for line in outputs.lines:
         print(line)
     return 0
+
+
+def duplicates_line(runner: Runner, target: str) -> str:
+    """How much duplicated photometry the train set holds, when the target used the folds."""
+    if "folds" not in runner.closure(target):
+        return ""
+    return "duplicates: " + runner.artifact("folds").duplicates.describe()
 
 
 def cache_status(statuses: set[str]) -> str:
@@ -236,49 +278,47 @@ def cache_status(statuses: set[str]) -> str:
     return "no" if statuses == {"computed"} else "partly"
 
 
-def write_stage_outputs(runner: Runner, stage: str, out_dir: Path) -> tuple[Path | None, list, list[str]]:
-    """Files a command leaves (run folder, importance files, report): (folder, summary rows, lines)."""
+def write_stage_outputs(runner: Runner, stage: str, out_dir: Path) -> StageOutputs:
+    """Files a command leaves (run folder, importance files, report)."""
     if stage == "all":
-        folder, extra = write_outputs(runner, out_dir)
-        return (
-            folder,
-            extra,
-            [
-                f"submission: {folder / 'submission.csv'}  (OOF and test predictions beside it)",
-                f"report: {folder / 'report' / 'index.html'}",
-            ],
-        )
+        return write_outputs(runner, out_dir)
     if stage in ("importance", "selection"):
         folder = write_importance_outputs(runner, out_dir)
-        return folder, [], [f"importance: {folder / 'importance.csv'}, kept: {folder / 'kept_features.txt'}"]
+        return StageOutputs(
+            folder, lines=(f"importance (ranked, kept per fold): {folder / 'importance.csv'}",)
+        )
     if stage == "report":
         folder = out_dir / f"{runner.source.kind}-report-{runner.key('report')[:12]}"
         write_folder(folder, report_writers(runner.artifact("report"), prefix=""))
-        return folder, [], [f"report: {folder / 'index.html'}"]
-    return None, [], []
+        return StageOutputs(folder, lines=(f"report: {folder / 'index.html'}",))
+    return StageOutputs()
 
 
-def run_ledger_row(runner: Runner, stage: str, records: list, folder: Path | None, seconds: float) -> dict:
-    """One ledger row: ids, hashes, every model's OOF log loss, the blend, the submission, the time."""
+def run_ledger_row(runner: Runner, stage: str, records: list, outputs: StageOutputs, seconds: float) -> dict:
+    """One ledger row: ids, hashes, every model's OOF log loss and honesty, the blend, duplicates, the
+    simulated holdout, the submission, the time."""
     metas = {record.name: record.meta for record in records}
+    scored = {name: meta for name, meta in metas.items() if "oof_score" in meta}
     blend = metas.get("blend", {}).get("info", {})
     config_json = json.dumps(dataclasses.asdict(runner.config), sort_keys=True, default=list)
+    holdout = outputs.holdout or {}
+    folds_used = "folds" in runner.closure(TARGETS[stage])
     return ledger_row(
         run_id=runner.key(TARGETS[stage])[:12],
         stage=stage,
         data=runner.source.kind,
         data_fingerprint=runner.key("data")[:12],
         config_hash=hashlib.sha256(config_json.encode()).hexdigest()[:12],
-        models={
-            name: round(meta["oof_score"], 6)
-            for name, meta in metas.items()
-            if "oof_score" in meta and name != "blend"
-        },
+        models={name: round(meta["oof_score"], 6) for name, meta in scored.items() if name != "blend"},
+        honesty={name: honesty_label(tuple(meta.get("optimism", ()))) for name, meta in scored.items()},
         blend_method=blend.get("method", ""),
         blend_weights={name: round(w, 4) for name, w in blend.get("weights", {}).items()},
-        blend_honest=blend.get("honest_score", ""),
+        blend_nested=blend.get("nested_score", ""),
         blend_optimistic=blend.get("optimistic_score", ""),
-        submission=str(folder / "submission.csv") if stage == "all" and folder else "",
+        duplicates=dataclasses.asdict(runner.artifact("folds").duplicates) if folds_used else "",
+        simulated_holdout=holdout.get("log_loss", ""),
+        simulated_holdout_se=holdout.get("standard_error", ""),
+        submission=str(outputs.folder / "submission.csv") if stage == "all" and outputs.folder else "",
         seconds=f"{seconds:.1f}",
         from_cache=cache_status({record.status for record in records}),
     )

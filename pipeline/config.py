@@ -16,7 +16,7 @@ from pipeline.errors import ConfigError
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("default_config.toml")
 PRESET_DIR = Path(__file__).with_name("presets")
 PRESETS = ("fast", "full", "winner")
-MODEL_NAMES = ("lgbm", "mlp", "lgbm_pruned", "mlp_pruned", "lgbm_pruned_nested")
+MODEL_NAMES = ("lgbm", "mlp", "lgbm_pruned", "mlp_pruned")
 
 
 def check_ranges(section: str, values: Any, checks: dict[str, bool]) -> None:
@@ -71,10 +71,11 @@ class FeaturesConfig:
 
 @dataclass(frozen=True)
 class FoldsConfig:
-    """Stratified K-fold split shared by every model."""
+    """Stratified K-fold split shared by every model; duplicated photometry kept within one fold."""
 
     n_splits: int = 5
     seed: int = 42
+    group_duplicates: bool = True
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ class LgbmConfig:
     mode: str = choice("gbdt", ("gbdt", "dart", "goss"))
     num_boost_round: int = 3000
     early_stopping_rounds: int = 100
-    early_stopping: str = choice("inner", ("inner", "valid_fold"))
+    early_stopping: str = choice("inner", ("inner", "valid_fold", "none"))
     inner_share: float = 0.1
     n_seeds: int = 1
     params: dict = field(default_factory=dict)
@@ -122,7 +123,7 @@ class MlpConfig:
     label_smoothing: float = 0.0
     class_weight: str = choice("none", ("none", "balanced", "sqrt"))
     oversample_min_count: int = 0
-    early_stopping: str = choice("inner", ("inner", "valid_fold"))
+    early_stopping: str = choice("inner", ("inner", "valid_fold", "none"))
     inner_share: float = 0.1
     seed: int = 42
     n_seeds: int = 1
@@ -152,7 +153,7 @@ class MlpConfig:
 
 @dataclass(frozen=True)
 class ImportanceConfig:
-    """eli5 permutation importance of each fold's LightGBM model on that fold's validation rows."""
+    """eli5 permutation importance of each fold's LightGBM model on that fold's inner held-out rows."""
 
     max_rows: int = 1000
     n_iter: int = 2

@@ -27,6 +27,16 @@ class FoldModel(Protocol):
     def predict_proba(self, x: np.ndarray) -> np.ndarray: ...
 
 
+def honesty_label(optimism: tuple[str, ...]) -> str:
+    """``honest``, or ``optimistic: <why>; <why>``."""
+    return "optimistic: " + "; ".join(optimism) if optimism else "honest"
+
+
+def merge_optimism(*sources: tuple[str, ...]) -> tuple[str, ...]:
+    """The reasons of every source, each once, in order."""
+    return tuple(dict.fromkeys(reason for source in sources for reason in source))
+
+
 @dataclass(frozen=True)
 class ModelResult:
     """OOF and test probabilities (id index, one column per class) with per-fold scores."""
@@ -41,15 +51,39 @@ class ModelResult:
     info: dict = field(default_factory=dict)
     fold_models: tuple = ()
     """The trained model of each fold (for permutation importance or your own predictions)."""
+    held_out_ids: tuple[np.ndarray, ...] = ()
+    """Ids of each fold's inner held-out rows: rows of the fold's training part that its model did
+    not fit on (it stopped early on them) and that the scored fold never influenced."""
+    optimism: tuple[str, ...] = ()
+    """Why ``oof_score`` may be optimistic; empty when it is honest."""
+
+    @property
+    def honesty(self) -> str:
+        return honesty_label(self.optimism)
 
 
 @dataclass(frozen=True)
 class StoppingPlan:
-    """Where early stopping looks: an inner split of the training rows (honest) or the held-out fold."""
+    """Which rows of a fold's training part are held out from fitting: an inner split, kept whole by
+    duplicate group (``inner``, honest), the scored fold itself (``valid_fold``, optimistic), or
+    none (``none``: the model fits on every training row)."""
 
     mode: str = "inner"
     inner_share: float = 0.1
     seed: int = 0
+
+    @property
+    def optimism(self) -> tuple[str, ...]:
+        return ("early stopping on the scored fold",) if self.mode == "valid_fold" else ()
+
+
+@dataclass(frozen=True)
+class FoldRows:
+    """Positions of one fold's rows: fitted on, held out from fitting (may be empty), scored."""
+
+    fit: np.ndarray
+    stop: np.ndarray
+    valid: np.ndarray
 
 
 class WrapsModel:
@@ -76,36 +110,34 @@ class ColumnSubset(WrapsModel):
         return self.model.predict_proba(x[:, self.columns])
 
 
-def inner_split(labels: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Stratified split of positions into (fit, stop); a class with one row stays in fit."""
+def inner_split(
+    labels: np.ndarray, share: float, seed: int, groups: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split positions into (fit, stop), stratified by class, drawing whole duplicate groups (each by
+    its first row's label); a class with one group stays in fit."""
+    groups = np.arange(len(labels)) if groups is None else groups
+    _, first, inverse = np.unique(groups, return_index=True, return_inverse=True)
+    group_labels = labels[first]
     rng = np.random.default_rng(seed)
-    stop = []
-    for cls in np.unique(labels):
-        rows = rng.permutation(np.flatnonzero(labels == cls))
-        take = int(round(share * len(rows))) if len(rows) > 1 else 0
-        stop.append(rows[:take])
-    stop_rows = np.sort(np.concatenate(stop))
-    return np.setdiff1d(np.arange(len(labels)), stop_rows), stop_rows
+    stop_group = np.zeros(len(first), dtype=bool)
+    for cls in np.unique(group_labels):
+        members = rng.permutation(np.flatnonzero(group_labels == cls))
+        take = int(round(share * len(members))) if len(members) > 1 else 0
+        stop_group[members[:take]] = True
+    stop_row = stop_group[inverse]
+    return np.flatnonzero(~stop_row), np.flatnonzero(stop_row)
 
 
-def fit_fold(
-    model: FoldModel,
-    x: np.ndarray,
-    y: np.ndarray,
-    train: np.ndarray,
-    valid: np.ndarray,
-    plan: StoppingPlan,
-    fold: int,
-) -> None:
-    """Fit on the fold's training rows, stopping early on the rows the plan names (none: no stopping)."""
-    if plan.mode == "none":
-        model.fit(x[train], y[train], None, None)
-        return
+def fold_rows(plan: StoppingPlan, labels: np.ndarray, fold_of_row: np.ndarray, groups: np.ndarray, fold: int):
+    """The rows fold ``fold`` fits on, holds out from fitting and is scored on, as the plan says."""
+    valid = np.flatnonzero(fold_of_row == fold)
+    train = np.flatnonzero(fold_of_row != fold)
+    if plan.mode == "inner":
+        fit, stop = inner_split(labels[train], plan.inner_share, plan.seed + fold, groups[train])
+        return FoldRows(train[fit], train[stop], valid)
     if plan.mode == "valid_fold":
-        model.fit(x[train], y[train], x[valid], y[valid])
-        return
-    fit, stop = inner_split(y[train], plan.inner_share, plan.seed + fold)
-    model.fit(x[train[fit]], y[train[fit]], x[train[stop]], y[train[stop]])
+        return FoldRows(train, valid, valid)
+    return FoldRows(train, np.zeros(0, dtype=np.int64), valid)
 
 
 class SeedAverage(WrapsModel):
@@ -135,17 +167,17 @@ def fit_and_predict(
     x: np.ndarray,
     y: np.ndarray,
     x_test: np.ndarray,
-    train: np.ndarray,
-    valid: np.ndarray,
-    plan: StoppingPlan,
+    rows: FoldRows,
     fold: int,
     seed_index: int,
 ) -> FoldOutcome:
-    """One task: a fresh model for (fold, seed), fitted on the fold's rows, predicting valid and test."""
+    """One task: a fresh model for (fold, seed), fitted on the fold's fit rows (stopping early on its
+    held-out rows, if any), predicting the scored rows and test."""
     start = time.perf_counter()
     model = make_model(fold, seed_index)
-    fit_fold(model, x, y, train, valid, plan, fold)
-    valid_proba, test_proba = model.predict_proba(x[valid]), model.predict_proba(x_test)
+    stop = rows.stop if len(rows.stop) else None
+    model.fit(x[rows.fit], y[rows.fit], None if stop is None else x[stop], None if stop is None else y[stop])
+    valid_proba, test_proba = model.predict_proba(x[rows.valid]), model.predict_proba(x_test)
     return FoldOutcome(model, valid_proba, test_proba, time.perf_counter() - start)
 
 
@@ -158,20 +190,18 @@ def cross_validate(
     folds: Folds,
     plan: StoppingPlan,
     n_seeds: int = 1,
+    optimism: tuple[str, ...] = (),
 ) -> ModelResult:
     """Train a model per fold and seed on shared folds; a fold's prediction is its seeds' mean.
-    OOF covers every train row; test is averaged over folds. Tasks run on the configured backend."""
+    OOF covers every train row; test is averaged over folds. Tasks run on the configured backend.
+    ``optimism``: reasons the inputs make the score optimistic (folds' and plan's are added)."""
     x, x_test_values = x_train.to_numpy(np.float32), x_test.to_numpy(np.float32)
-    y, fold_of_row = (
-        data.labels.loc[x_train.index].to_numpy(),
-        folds.fold_of_row.loc[x_train.index].to_numpy(),
-    )
-    rows = [
-        (np.flatnonzero(fold_of_row != fold), np.flatnonzero(fold_of_row == fold))
-        for fold in range(folds.n_splits)
-    ]
+    y = data.labels.loc[x_train.index].to_numpy()
+    fold_of_row = folds.fold_of_row.loc[x_train.index].to_numpy()
+    groups = folds.groups(x_train.index)
+    rows = [fold_rows(plan, y, fold_of_row, groups, fold) for fold in range(folds.n_splits)]
     tasks = [
-        (make_model, x, y, x_test_values, *rows[fold], plan, fold, seed)
+        (make_model, x, y, x_test_values, rows[fold], fold, seed)
         for fold in range(folds.n_splits)
         for seed in range(n_seeds)
     ]
@@ -181,13 +211,14 @@ def cross_validate(
     scores, seconds, models = [], [], []
     for fold in range(folds.n_splits):
         mine = outcomes[fold * n_seeds : (fold + 1) * n_seeds]
-        valid = rows[fold][1]
+        valid = rows[fold].valid
         oof[valid] = np.mean([o.valid_proba for o in mine], axis=0)
         test += np.mean([o.test_proba for o in mine], axis=0) / folds.n_splits
         scores.append(multiclass_log_loss(y[valid], oof[valid]))
         seconds.append(sum(o.seconds for o in mine))
         models.append(mine[0].model if n_seeds == 1 else SeedAverage([o.model for o in mine]))
     columns = list(data.classes)
+    held_out = [x_train.index.to_numpy()[r.stop] if plan.mode == "inner" else r.stop[:0] for r in rows]
     return ModelResult(
         name=name,
         oof_proba=pd.DataFrame(oof, index=x_train.index, columns=columns),
@@ -198,4 +229,6 @@ def cross_validate(
         folds_signature=folds.signature,
         info={"early_stopping": plan.mode, "n_seeds": n_seeds},
         fold_models=tuple(models),
+        held_out_ids=tuple(held_out),
+        optimism=merge_optimism(folds.optimism, plan.optimism, optimism),
     )

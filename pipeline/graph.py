@@ -48,16 +48,8 @@ def stage_graph(config: Config) -> dict[str, Stage]:
             "importance",
         ),
         Stage("selection", "pipeline.importance:select_features", ("importance",), "selection"),
-        Stage(
-            "lgbm_pruned", "models.lgbm:train_lgbm_pruned", ("data", "features", "folds", "selection"), "lgbm"
-        ),
+        Stage("lgbm_pruned", "models.lgbm:train_lgbm_pruned", pruned, "lgbm"),
         Stage("mlp_pruned", "models.mlp:train_mlp_pruned", pruned, "mlp"),
-        Stage(
-            "lgbm_pruned_nested",
-            "models.lgbm:train_lgbm_pruned_nested",
-            ("data", "features", "folds", "selection"),
-            "lgbm",
-        ),
         Stage("blend", "pipeline.blend:blend_models", ("data", "folds", *config.blend.models), "blend"),
         Stage("submission", "pipeline.submission:make_submission", ("data", "blend"), "submission"),
         Stage(

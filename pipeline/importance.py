@@ -1,9 +1,12 @@
-"""Permutation importance with eli5 on each fold's held-out rows, and the cutoff that prunes features.
+"""Permutation importance with eli5 on each fold's inner held-out rows, and the cutoff that prunes.
 
-The ``importance`` stage scores every feature by how much the fold model's log loss grows when that
-feature's column is shuffled among the fold's validation rows (rows the model never trained on).
-The ``selection`` stage applies the configured cutoff; keeping it separate means a new cutoff does
-not recompute the importances.
+The ``importance`` stage scores every feature by how much a fold model's log loss grows when that
+feature's column is shuffled among the fold's inner held-out rows: rows of the fold's training part
+that its model did not fit on (it stopped early on them), drawn by duplicate group. The scored fold
+never touches them: its rows did not train that model and are not among the held-out rows.
+The ``selection`` stage applies the configured cutoff to each fold's own importances, so fold k's
+pruned model trains on features chosen without fold k's rows: pruned scores are honest. Keeping the
+stages apart means a new cutoff does not recompute the importances.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from eli5.base import Explanation, FeatureImportances
 from eli5.sklearn import PermutationImportance
 from sklearn.base import BaseEstimator, ClassifierMixin
 
+from pipeline.errors import ConfigError
 from pipeline.metrics import multiclass_log_loss
 from pipeline.parallel import run_tasks
 
@@ -70,7 +74,8 @@ def stratified_subsample(labels: np.ndarray, max_rows: int, seed: int) -> np.nda
 
 @dataclass(frozen=True)
 class Importance:
-    """Per-feature score decreases: ``table`` ranked by mean (columns mean, std, fold_0, ...)."""
+    """Per-feature score decreases: ``table`` ranked by mean over folds and shuffles (columns mean,
+    std, fold_0, ...); ``decreases`` keeps each fold's raw results for its own selection."""
 
     table: pd.DataFrame
     base_scores: tuple[float, ...]
@@ -80,10 +85,9 @@ class Importance:
     """Each fold's raw results, shape (n_iter, features), features in feature-table order."""
     names: tuple[str, ...] = ()
 
-    def without_fold(self, fold: int) -> pd.DataFrame:
-        """The ranked table from every fold but ``fold`` (for a nested, honest pruning check)."""
-        others = [results for k, results in enumerate(self.decreases) if k != fold]
-        return importance_table(list(self.names), others)
+    def fold_table(self, fold: int) -> pd.DataFrame:
+        """The ranked table of one fold's own model on its own held-out rows."""
+        return importance_table(list(self.names), [self.decreases[fold]])
 
     @property
     def ranked(self) -> pd.DataFrame:
@@ -103,29 +107,37 @@ def fold_importance(model, x: np.ndarray, y: np.ndarray, n_classes: int, n_iter:
     return float(-permutation.scores_.mean()), np.asarray(permutation.results_)
 
 
+def held_out_positions(model: ModelResult, index: pd.Index, fold: int) -> np.ndarray:
+    """Positions in ``index`` of fold ``fold``'s inner held-out rows; a clear error when there are none."""
+    ids = model.held_out_ids[fold] if len(model.held_out_ids) > fold else ()
+    if len(ids) == 0:
+        raise ConfigError(
+            f"config: importance needs rows each fold's '{model.name}' model held out from fitting; "
+            f"it has none ({model.name}.early_stopping = '{model.info.get('early_stopping')}'): use 'inner'"
+        )
+    return index.get_indexer(ids)
+
+
 def permutation_importance(
     data: Dataset, features: FeatureTable, folds: Folds, model: ModelResult, cfg: ImportanceConfig
 ) -> Importance:
-    """Importance of every feature for each fold's model on a stratified sample of that fold's
-    validation rows; aggregated over folds and shuffles (mean, std)."""
+    """Importance of every feature for each fold's model on a stratified sample of that fold's inner
+    held-out rows; aggregated over folds and shuffles (mean, std) for the ranked table."""
     if len(model.fold_models) != folds.n_splits or model.folds_signature != folds.signature:
         raise ValueError(f"model '{model.name}' has no fold models for these folds")
     x = features.train.to_numpy(np.float32)
     y = data.labels.loc[features.train.index].to_numpy()
-    fold_of_row = folds.fold_of_row.loc[features.train.index].to_numpy()
     tasks = []
     for fold in range(folds.n_splits):
-        valid = np.flatnonzero(fold_of_row == fold)
-        rows = valid[stratified_subsample(y[valid], cfg.max_rows, cfg.seed + fold)]
+        held_out = held_out_positions(model, features.train.index, fold)
+        rows = held_out[stratified_subsample(y[held_out], cfg.max_rows, cfg.seed + fold)]
         tasks.append((model.fold_models[fold], x[rows], y[rows], data.n_classes, cfg.n_iter, cfg.seed + fold))
     outcomes = run_tasks(fold_importance, tasks, desc="importance")
-    base_scores = [base for base, _ in outcomes]
     decreases = [results for _, results in outcomes]
-    sizes = [len(task[2]) for task in tasks]
     return Importance(
         table=importance_table(features.names, decreases),
-        base_scores=tuple(base_scores),
-        rows_per_fold=tuple(sizes),
+        base_scores=tuple(base for base, _ in outcomes),
+        rows_per_fold=tuple(len(task[2]) for task in tasks),
         n_iter=cfg.n_iter,
         decreases=tuple(decreases),
         names=tuple(features.names),
@@ -144,28 +156,33 @@ def importance_table(names: list[str], decreases: list[np.ndarray]) -> pd.DataFr
 
 @dataclass(frozen=True)
 class Selection:
-    """The features a pruned model trains on, and those the cutoff dropped.
+    """Per fold, the features its pruned models train on: the cutoff applied to the importances of
+    that fold's own model on its own held-out rows (never the scored fold's rows)."""
 
-    ``kept_per_fold[k]`` is the same rule applied to the importances of every fold but k: the
-    nested check trains fold k on it, so fold k's score never saw its own rows' importances.
-    """
-
-    kept: tuple[str, ...]
-    dropped: tuple[str, ...]
+    kept_per_fold: tuple[tuple[str, ...], ...]
+    ranked_names: tuple[str, ...]
+    """Every feature, ranked by the importance over all folds."""
     rule: str
-    kept_per_fold: tuple[tuple[str, ...], ...] = ()
+
+    def folds_keeping(self) -> pd.Series:
+        """How many folds keep each feature, in rank order."""
+        counts = {name: sum(name in kept for kept in self.kept_per_fold) for name in self.ranked_names}
+        return pd.Series(counts, name="kept_folds")
+
+    def describe(self) -> str:
+        """One line: features kept per fold and by every fold."""
+        sizes = ", ".join(str(len(kept)) for kept in self.kept_per_fold)
+        every = int((self.folds_keeping() == len(self.kept_per_fold)).sum())
+        return (
+            f"kept per fold: {sizes} of {len(self.ranked_names)} features ({self.rule}; each fold by its own "
+            f"model's importances); {every} kept by every fold"
+        )
 
 
 def select_features(importance: Importance, cfg: SelectionConfig) -> Selection:
-    """Apply the cutoff rule to the ranked importances (feature order kept as in the table)."""
-    kept = kept_by_rule(importance.table, cfg)
-    nested = ()
-    if len(importance.decreases) > 1:
-        nested = tuple(
-            kept_by_rule(importance.without_fold(k), cfg) for k in range(len(importance.decreases))
-        )
-    dropped = tuple(name for name in importance.table.index if name not in kept)
-    return Selection(kept=kept, dropped=dropped, rule=describe_rule(cfg), kept_per_fold=nested)
+    """Apply the cutoff rule to each fold's own ranked importances (names in that fold's rank order)."""
+    kept = tuple(kept_by_rule(importance.fold_table(k), cfg) for k in range(len(importance.decreases)))
+    return Selection(kept_per_fold=kept, ranked_names=tuple(importance.table.index), rule=describe_rule(cfg))
 
 
 def kept_by_rule(table: pd.DataFrame, cfg: SelectionConfig) -> tuple[str, ...]:
@@ -208,7 +225,8 @@ def importance_text(importance: Importance, top: int = 15, bottom: int = 10) -> 
     sizes = ", ".join(str(n) for n in importance.rows_per_fold)
     note = (
         f"Permutation importance (eli5): increase of log loss when a feature is shuffled; "
-        f"{importance.n_iter} shuffles on validation rows of each fold ({sizes} rows)."
+        f"{importance.n_iter} shuffles on each fold's inner held-out rows ({sizes} rows), "
+        "scored by that fold's own model."
     )
     parts = [note, f"Top {min(top, len(table))} of {len(table)}:", head]
     if tail:

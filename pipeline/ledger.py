@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import warnings
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,10 +21,14 @@ LEDGER_COLUMNS = (
     "data_fingerprint",
     "config_hash",
     "models",
+    "honesty",
     "blend_method",
     "blend_weights",
-    "blend_honest",
+    "blend_nested",
     "blend_optimistic",
+    "duplicates",
+    "simulated_holdout",
+    "simulated_holdout_se",
     "submission",
     "seconds",
     "from_cache",
@@ -44,10 +49,28 @@ def ledger_row(**values) -> dict[str, str]:
     return row
 
 
+def retire_other_layout(path: Path) -> None:
+    """A ledger with other columns (written by an older version) is renamed aside, never mixed."""
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            header = handle.readline().strip()
+    except FileNotFoundError:
+        return
+    if header and header != ",".join(LEDGER_COLUMNS):
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+        retired = path.with_name(f"{path.stem}-columns-before-{stamp}{path.suffix}")
+        try:
+            os.replace(path, retired)
+        except FileNotFoundError:  # another run retired it first
+            return
+        warnings.warn(f"{path}: written with other columns; moved to {retired.name}", stacklevel=2)
+
+
 def append_to_ledger(path: Path, row: dict[str, str]) -> None:
     """Append one row under an exclusive lock (the header first when the file is empty), so runs
     finishing at the same time never interleave or duplicate the header."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    retire_other_layout(path)
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=LEDGER_COLUMNS)
     with open(path, "a", encoding="utf-8", newline="") as handle:

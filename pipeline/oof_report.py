@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from pipeline.cv import honesty_label  # noqa: E402
 from pipeline.metrics import multiclass_log_loss, row_log_loss  # noqa: E402
 
 if TYPE_CHECKING:
@@ -42,7 +43,8 @@ class Report:
 
 
 def overview(labels: np.ndarray, results: list[ModelResult]) -> pd.DataFrame:
-    """Model, OOF log loss, accuracy (and the blend's optimistic score)."""
+    """Model, OOF log loss, accuracy and honesty; the blend scored with weights fitted on all OOF rows
+    is a row of its own, labelled optimistic."""
     rows = []
     for result in results:
         proba = result.oof_proba.to_numpy()
@@ -51,9 +53,19 @@ def overview(labels: np.ndarray, results: list[ModelResult]) -> pd.DataFrame:
                 "model": result.name,
                 "OOF log loss": multiclass_log_loss(labels, proba),
                 "accuracy": float((proba.argmax(axis=1) == labels).mean()),
-                "optimistic log loss": result.info.get("optimistic_score", np.nan),
+                "honesty": result.honesty,
             }
         )
+        if "optimistic_score" in result.info:
+            reasons = (*result.optimism, result.info["optimistic_because"])
+            rows.append(
+                {
+                    "model": f"{result.name} (all-OOF weights)",
+                    "OOF log loss": result.info["optimistic_score"],
+                    "accuracy": np.nan,
+                    "honesty": honesty_label(reasons),
+                }
+            )
     return pd.DataFrame(rows).set_index("model")
 
 
@@ -198,9 +210,9 @@ def render_html(tables: dict[str, pd.DataFrame], pictures: dict[str, bytes], ble
         "align-items:flex-start;flex-wrap:wrap}img{max-width:700px}</style></head><body>",
         "<h1>Out-of-fold report</h1>",
         f"<p>Blend: {html.escape(str(info.get('method', 'linear')))}, weights {html.escape(weights)}, "
-        f"temperature {info.get('temperature', 1.0):.3f}. Honest (nested) log loss "
-        f"{info.get('honest_score', blend.oof_score):.4f}; optimistic (weights fitted on all OOF) "
-        f"{info.get('optimistic_score', float('nan')):.4f}.</p>",
+        f"temperature {info.get('temperature', 1.0):.3f}. Nested log loss (each fold blended with weights "
+        f"fitted on the other folds) {blend.oof_score:.4f}: {html.escape(blend.honesty)}. With the weights "
+        f"fitted on all OOF rows: {info.get('optimistic_score', float('nan')):.4f} (optimistic).</p>",
         "<h2>Overview</h2>",
         tables["overview"].to_html(float_format="%.4f"),
         "<h2>Per-class log loss</h2><div class='row'>",

@@ -49,12 +49,12 @@ def write_run_folder(
 
 
 def importance_writers(importance: Importance, selection: Selection) -> dict[str, Callable[[Path], None]]:
-    """importance.csv (ranked, with a kept column) and kept_features.txt (one name per line)."""
-    ranked = importance.ranked.assign(kept=lambda t: t["feature"].isin(selection.kept))
-    return {
-        "importance.csv": lambda path: ranked.to_csv(path, float_format=FLOAT_FORMAT),
-        "kept_features.txt": lambda path: path.write_text("".join(f"{n}\n" for n in selection.kept), "utf-8"),
-    }
+    """importance.csv: ranked, with how many folds keep each feature and whether each fold does."""
+    ranked = importance.ranked
+    ranked["kept_folds"] = ranked["feature"].map(selection.folds_keeping())
+    for fold, kept in enumerate(selection.kept_per_fold):
+        ranked[f"kept_fold_{fold}"] = ranked["feature"].isin(kept)
+    return {"importance.csv": lambda path: ranked.to_csv(path, float_format=FLOAT_FORMAT)}
 
 
 def ablation_writers(table: pd.DataFrame) -> dict[str, Callable[[Path], None]]:

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from pipeline.cv import honesty_label
 from pipeline.runner import StageRecord
 
+HEADER = ("stage", "OOF log loss", "per fold mean ± std", "honesty", "seconds", "from cache")
 
-def score_cells(meta: dict) -> tuple[str, str]:
-    """(overall OOF log loss, per-fold mean ± std) of a model-like stage, or dashes."""
+
+def score_cells(meta: dict) -> tuple[str, str, str]:
+    """(overall OOF log loss, per-fold mean ± std, honesty) of a model-like stage, or dashes."""
     if "oof_score" not in meta:
-        return "-", "-"
+        return "-", "-", "-"
     folds = np.asarray(meta.get("fold_scores", []), dtype=float)
-    overall = f"{meta['oof_score']:.4f}"
-    info = meta.get("info", {})
-    if "optimistic_score" in info:
-        overall += f" (honest; optimistic {info['optimistic_score']:.4f})"
     per_fold = f"{folds.mean():.4f} ± {folds.std():.4f}" if len(folds) else "-"
-    return overall, per_fold
+    return f"{meta['oof_score']:.4f}", per_fold, honesty_label(tuple(meta.get("optimism", ())))
 
 
 def seconds_cell(record: StageRecord) -> str:
@@ -31,16 +30,37 @@ def seconds_cell(record: StageRecord) -> str:
 CACHE_CELLS = {"computed": "no", "cached": "yes", "cached, not loaded": "yes (not loaded)"}
 
 
+def optimistic_blend_row(record: StageRecord) -> tuple[str, ...] | None:
+    """The blend scored with weights fitted on all OOF rows: a row of its own, labelled optimistic."""
+    info = record.meta.get("info", {})
+    if "optimistic_score" not in info:
+        return None
+    reasons = (
+        *record.meta.get("optimism", ()),
+        info.get("optimistic_because", "weights fitted on all OOF rows"),
+    )
+    return (
+        f"{record.name} (all-OOF weights)",
+        f"{info['optimistic_score']:.4f}",
+        "-",
+        honesty_label(reasons),
+        "-",
+        "-",
+    )
+
+
 def summary_table(records: list[StageRecord], extra_rows: list[tuple[str, ...]] = ()) -> str:
-    """Stage, OOF log loss, per-fold mean ± std, seconds, from cache: one line per stage."""
-    header = ("stage", "OOF log loss", "per fold mean ± std", "seconds", "from cache")
-    rows = [header]
+    """Stage, OOF log loss, per-fold mean ± std, honesty, seconds, from cache: one line per stage."""
+    rows = [HEADER]
     for record in records:
         rows.append(
             (record.name, *score_cells(record.meta), seconds_cell(record), CACHE_CELLS[record.status])
         )
+        optimistic = optimistic_blend_row(record)
+        if optimistic is not None:
+            rows.append(optimistic)
     rows.extend(extra_rows)
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)

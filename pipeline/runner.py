@@ -59,6 +59,7 @@ def score_fields(artifact: Any) -> dict:
     return {
         "oof_score": artifact.oof_score,
         "fold_scores": list(artifact.fold_scores),
+        "optimism": list(artifact.optimism),
         "info": json.loads(json.dumps(artifact.info, default=str)),
     }
 

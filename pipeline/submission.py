@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from pipeline.metrics import row_log_loss
 from pipeline.schema import ID_COLUMN
 
 if TYPE_CHECKING:
@@ -44,3 +45,17 @@ def make_submission(data: Dataset, blend: ModelResult, cfg: SubmissionConfig) ->
     submission.insert(0, ID_COLUMN, data.test.index.to_numpy())
     check_submission(submission, data)
     return submission
+
+
+def holdout_score(submission: pd.DataFrame, data: Dataset) -> dict | None:
+    """The submission's log loss on test labels (only a simulation has them) with its standard error
+    over rows; None when the data has no test labels."""
+    if data.test_labels is None:
+        return None
+    labels = data.test_labels.loc[submission[ID_COLUMN]].to_numpy()
+    losses = row_log_loss(labels, submission[list(data.classes)].to_numpy())
+    return {
+        "log_loss": float(losses.mean()),
+        "standard_error": float(losses.std(ddof=1) / np.sqrt(len(losses))),
+        "rows": int(len(losses)),
+    }

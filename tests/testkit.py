@@ -63,3 +63,35 @@ def run_cli(tmp_path: Path, *args: str) -> int:
     return main(
         ["--quiet", "--cache-dir", str(tmp_path / "cache"), "--out-dir", str(tmp_path / "out"), *sets, *args]
     )
+
+
+def with_copies(data, share: float, seed: int, conflicting: int = 0, other_fiber: bool = True):
+    """``data`` plus copies of a share of its train rows: the same 20 magnitudes and label under new
+    ids (fiberID changed when ``other_fiber``: the same object on another fibre); the first
+    ``conflicting`` copies get another label."""
+    from pipeline.data import Dataset
+
+    rng = np.random.default_rng(seed)
+    picked = rng.choice(len(data.train), int(round(share * len(data.train))), replace=False)
+    new_ids = pd.Index(np.arange(len(picked)) + int(data.train.index.max()) + 1, name=data.train.index.name)
+    copies = data.train.iloc[picked].set_axis(new_ids)
+    if other_fiber:
+        copies["fiberID"] = (copies["fiberID"] % 1000) + 1
+    labels = data.labels.iloc[picked].set_axis(new_ids).copy()
+    labels.iloc[:conflicting] = (labels.iloc[:conflicting] + 1) % data.n_classes
+    return Dataset(pd.concat([data.train, copies]), pd.concat([data.labels, labels]), data.test, data.classes)
+
+
+def with_labels(data, labels: np.ndarray):
+    """``data`` with other train labels (same rows)."""
+    from pipeline.data import Dataset
+
+    return Dataset(
+        data.train, pd.Series(labels, index=data.labels.index, name=data.labels.name), data.test, data.classes
+    )
+
+
+def prior_log_loss(labels: np.ndarray, n_classes: int) -> float:
+    """Log loss of predicting every row's class by the classes' shares: what pure noise allows."""
+    prior = np.bincount(labels, minlength=n_classes) / len(labels)
+    return multiclass_log_loss(labels, np.tile(prior, (len(labels), 1)))

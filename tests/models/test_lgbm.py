@@ -63,15 +63,17 @@ def test_fold_model_predicts_all_classes_even_when_training_on_two():
     assert proba.shape == (200, 19) and np.allclose(proba.sum(axis=1), 1.0)
 
 
-def test_dart_trains_fixed_rounds_on_all_training_rows(inputs):
+def test_dart_trains_fixed_rounds_and_never_stops_on_its_held_out_rows(inputs):
     data, features, folds = inputs
-    config = load_config(overrides=[*TINY, 'lgbm.mode="dart"', "lgbm.num_boost_round=15"])
+    config = load_config(
+        overrides=[*TINY, 'lgbm.mode="dart"', "lgbm.num_boost_round=15", "lgbm.early_stopping_rounds=1"]
+    )
     result = train_lgbm(data, features, folds, cfg=config.lgbm)
-    assert result.info["mode"] == "dart" and result.info["early_stopping"] == "none"
-    assert result.info["best_iterations"] == [15, 15, 15]
+    assert result.info["mode"] == "dart" and result.info["best_iterations"] == [15, 15, 15]
     booster = result.fold_models[0].booster
     assert booster.params["boosting"] == "dart"
     assert booster.num_trees() == 15 * 19
+    assert all(len(ids) > 0 for ids in result.held_out_ids)  # kept for permutation importance
 
 
 def test_goss_samples_by_gradient_without_bagging(tiny_config):

@@ -54,7 +54,10 @@ def test_ablate_writes_one_table_and_reuses_shared_stages(tmp_path, capsys):
     path.write_text(VARIANTS)
     assert run_cli(tmp_path, "--stage", "ablate", "--variants", str(path)) == 0
     out = capsys.readouterr().out
-    assert "| variant | model | OOF log loss (fold mean ± std) | vs baseline | seconds | from cache |" in out
+    header = (
+        "| variant | model | OOF log loss (fold mean ± std) | vs baseline | honesty | seconds | from cache |"
+    )
+    assert header in out
     [folder] = [p for p in (tmp_path / "out").iterdir() if p.name.startswith("sample-ablation")]
     table = pd.read_csv(folder / "ablation.csv")
     assert list(table["variant"]) == ["baseline"] * 3 + ["mlp standard"] * 3 + ["lgbm only, goss"]
@@ -67,6 +70,7 @@ def test_ablate_writes_one_table_and_reuses_shared_stages(tmp_path, capsys):
     expected = goss["oof_mean"] - row.loc[("baseline", "lgbm"), "oof_mean"]
     assert goss["vs_baseline"] == pytest.approx(expected, abs=1e-6)
     assert (folder / "ablation.md").read_text().startswith("| variant |")
+    assert set(table["honesty"]) == {"honest"}
 
 
 def test_differences_compare_pruned_models_with_their_unpruned_baseline():
@@ -76,6 +80,7 @@ def test_differences_compare_pruned_models_with_their_unpruned_baseline():
             "model": "lgbm",
             "oof_mean": 0.5,
             "oof_std": 0.1,
+            "honesty": "honest",
             "seconds": 1,
             "from_cache": "no",
         },
@@ -84,13 +89,14 @@ def test_differences_compare_pruned_models_with_their_unpruned_baseline():
             "model": "lgbm_pruned",
             "oof_mean": 0.4,
             "oof_std": 0.1,
+            "honesty": "honest",
             "seconds": 1,
             "from_cache": "no",
         },
     ]
     table = with_differences(rows)
     assert table["vs_baseline"].tolist()[1] == pytest.approx(-0.1)
-    assert "| pruned | lgbm_pruned | 0.4000 ± 0.1000 | -0.1000 |" in format_ablation(table)
+    assert "| pruned | lgbm_pruned | 0.4000 ± 0.1000 | -0.1000 | honest |" in format_ablation(table)
 
 
 def test_a_variants_file_must_start_with_the_baseline(tmp_path):

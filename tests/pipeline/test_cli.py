@@ -126,12 +126,12 @@ def test_importance_stage_prints_eli5_writes_ranked_csv_and_reruns_from_cache(tm
     quick = ["--set", "importance.max_rows=200", "--set", "importance.n_iter=1"]
     assert run_cli(tmp_path, "--stage", "importance", *quick) == 0
     out = capsys.readouterr().out
-    assert "Permutation importance (eli5)" in out and " ± " in out and "kept " in out
+    assert "Permutation importance (eli5)" in out and " ± " in out and "kept per fold: " in out
     folder = run_folder(tmp_path)
     ranked = pd.read_csv(folder / "importance.csv", index_col="rank")
-    kept = (folder / "kept_features.txt").read_text().split()
     assert ranked["mean"].is_monotonic_decreasing and ranked.index.tolist()[0] == 1
-    assert ranked.loc[ranked["kept"], "feature"].tolist() == kept
+    per_fold = ranked[[f"kept_fold_{k}" for k in range(3)]]
+    assert (per_fold.sum(axis=1) == ranked["kept_folds"]).all() and per_fold.any().all()
     start = time.perf_counter()
     assert run_cli(tmp_path, "--stage", "importance", *quick) == 0
     assert time.perf_counter() - start < 5
@@ -160,7 +160,15 @@ def test_all_writes_a_report_whose_images_exist_and_a_ledger_row_per_run(tmp_pat
     ledger = pd.read_csv(tmp_path / "out" / "ledger.csv")
     assert len(ledger) == 1 and ledger.loc[0, "from_cache"] == "no" and ledger.loc[0, "stage"] == "all"
     assert {"lgbm", "mlp", "lgbm_pruned"} <= set(json.loads(ledger.loc[0, "models"]))
-    assert ledger.loc[0, "blend_honest"] >= ledger.loc[0, "blend_optimistic"] - 1e-9
+    assert ledger.loc[0, "blend_nested"] >= ledger.loc[0, "blend_optimistic"] - 1e-9
+    assert set(json.loads(ledger.loc[0, "honesty"]).values()) == {"honest"}
+    assert json.loads(ledger.loc[0, "duplicates"])["groups"] > 0  # the sample has duplicated rows
+    assert 0 < ledger.loc[0, "simulated_holdout_se"] < ledger.loc[0, "simulated_holdout"]
+    info = json.loads((run_folder(tmp_path) / "run.json").read_text())
+    assert info["honesty"]["blend"] == "honest" and info["duplicates"]["kept_together"]
+    assert info["simulated_holdout"]["log_loss"] == pytest.approx(
+        ledger.loc[0, "simulated_holdout"], abs=1e-6
+    )
     assert ledger.loc[0, "submission"].endswith("submission.csv")
     assert run_cli(tmp_path, "--stage", "all", *default_models) == 0
     assert run_cli(tmp_path, "--set", "lgbm.num_leavs=3") == 2

@@ -51,15 +51,28 @@ def test_informative_feature_ranks_first_and_noise_ranks_low_and_is_pruned(plant
     assert table.loc["oracle", "mean"] > 10 * table["mean"].drop("oracle").abs().max()
     assert list(table.index).index("noise") >= len(table) * 3 // 4
     selection = select_features(importance, SelectionConfig())
-    assert "noise" in selection.dropped and "oracle" in selection.kept
-    assert set(selection.kept) | set(selection.dropped) == set(features.names)
+    for fold, kept in enumerate(selection.kept_per_fold):
+        assert kept[0] == "oracle" and importance.fold_table(fold).index[0] == "oracle"
+    assert selection.folds_keeping()["noise"] <= 1
+    assert list(selection.folds_keeping().index) == list(table.index)
 
 
-def test_importances_come_from_a_stratified_sample_of_each_folds_validation_rows(planted):
+def test_importances_come_from_a_stratified_sample_of_each_folds_held_out_rows(planted):
     importance, _ = planted
     assert importance.rows_per_fold and all(rows <= 320 for rows in importance.rows_per_fold)
     assert importance.table.filter(like="fold_").shape[1] == 3
     assert np.all(np.asarray(importance.base_scores) > 0)
+
+
+def test_importance_refuses_models_without_held_out_rows(tiny_data, tiny_config):
+    from pipeline.errors import ConfigError
+
+    features = build_features(tiny_data, FeaturesConfig(families=("raw",)))
+    folds = make_folds(tiny_data, FoldsConfig(n_splits=3, seed=0))
+    cfg = load_config(overrides=[*TINY, 'lgbm.early_stopping="valid_fold"']).lgbm
+    lgbm = train_lgbm(tiny_data, features, folds, cfg)
+    with pytest.raises(ConfigError, match="lgbm.early_stopping"):
+        permutation_importance(tiny_data, features, folds, lgbm, ImportanceConfig(max_rows=100))
 
 
 def test_stratified_subsample_keeps_every_class():
@@ -80,9 +93,12 @@ def test_scorer_handles_classes_missing_from_the_rows():
 
 
 def hand_made(means, stds) -> Importance:
-    names = [f"f{i}" for i in range(len(means))]
+    """One fold, two shuffles whose mean and (population) std are the given ones."""
+    means, stds = np.asarray(means), np.asarray(stds)
+    decreases = np.stack([means - stds, means + stds])
+    names = tuple(f"f{i}" for i in range(len(means)))
     table = pd.DataFrame({"mean": means, "std": stds}, index=names).sort_values("mean", ascending=False)
-    return Importance(table=table, base_scores=(0.5,), rows_per_fold=(10,), n_iter=1)
+    return Importance(table, (0.5,), (10,), n_iter=2, decreases=(decreases,), names=names)
 
 
 @pytest.mark.parametrize(
@@ -97,24 +113,27 @@ def hand_made(means, stds) -> Importance:
 )
 def test_cutoff_rules(cfg, kept):
     selection = select_features(hand_made([0.3, 0.01, 0.0, -0.02], [0.05, 0.02, 0.01, 0.01]), cfg)
-    assert selection.kept == kept
-    assert len(selection.kept) + len(selection.dropped) == 4
+    assert selection.kept_per_fold == (kept,)
+    assert selection.folds_keeping().sum() == len(kept)
 
 
-def test_kept_list_sets_the_pruned_models_inputs_and_cache_key(tmp_path):
+def test_kept_lists_set_each_folds_inputs_and_the_cache_key(tmp_path):
     base = [*TINY, "blend.models=['lgbm', 'lgbm_pruned']", "importance.max_rows=200", "importance.n_iter=1"]
     first = make_runner(
         load_config(overrides=[*base, "selection.rule='top_k'", "selection.top_k=5"]), tmp_path
     )
     pruned = first.run("lgbm_pruned")
     selection = first.artifact("selection")
-    assert pruned.info["features"] == list(selection.kept) and len(selection.kept) == 5
+    assert pruned.info["features_per_fold"] == [5, 5, 5] and len(selection.kept_per_fold) == 3
     assert pruned.name == "lgbm_pruned" and pruned.oof_proba.shape[1] == 19
+    x = first.artifact("features").train.to_numpy(np.float32)
+    for model, kept in zip(pruned.fold_models, selection.kept_per_fold):
+        assert model.booster.num_feature() == len(kept)
+        assert np.allclose(model.predict_proba(x), model.model.predict_proba(x[:, model.columns]))
     second = make_runner(
         load_config(overrides=[*base, "selection.rule='top_k'", "selection.top_k=8"]), tmp_path
     )
-    assert second.run("lgbm_pruned").info["features"] == list(second.artifact("selection").kept)
-    assert len(second.artifact("selection").kept) == 8
+    assert second.run("lgbm_pruned").info["features_per_fold"] == [8, 8, 8]
     assert second.key("lgbm_pruned") != first.key("lgbm_pruned")
     assert second.key("importance") == first.key("importance")
     assert second.records["importance"].status.startswith("cached")
@@ -122,7 +141,7 @@ def test_kept_list_sets_the_pruned_models_inputs_and_cache_key(tmp_path):
     assert set(blend.info["weights"]) == {"lgbm", "lgbm_pruned"}
 
 
-def test_pruned_mlp_trains_on_the_kept_features(tmp_path):
+def test_pruned_mlp_trains_each_fold_on_its_kept_features(tmp_path):
     config = load_config(
         overrides=[
             *TINY,
@@ -134,21 +153,8 @@ def test_pruned_mlp_trains_on_the_kept_features(tmp_path):
     )
     runner = make_runner(config, tmp_path)
     result = runner.run("mlp_pruned")
-    assert result.info["features"] == list(runner.artifact("selection").kept)
-
-
-def test_nested_check_prunes_each_fold_with_the_other_folds_importances(tmp_path):
-    config = load_config(overrides=[*QUICK, "selection.rule='top_k'", "selection.top_k=6"])
-    runner = make_runner(config, tmp_path)
-    nested = runner.run("lgbm_pruned_nested")
-    importance, selection = runner.artifact("importance"), runner.artifact("selection")
-    assert len(selection.kept_per_fold) == 3
-    for fold, kept in enumerate(selection.kept_per_fold):
-        others = importance.without_fold(fold)
-        assert kept == tuple(others.index[:6])
-        assert others.filter(like="fold_").shape[1] == 2
-    assert nested.info["features_per_fold"] == [6, 6, 6]
-    assert nested.oof_proba.shape[1] == 19 and np.isfinite(nested.oof_score)
+    assert result.info["features_per_fold"] == [6, 6, 6]
+    assert [m.net.head[0].in_features for m in result.fold_models] == [6, 6, 6]
 
 
 def test_column_subset_feeds_the_model_only_its_columns():

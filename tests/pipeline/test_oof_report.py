@@ -47,13 +47,16 @@ def test_every_picture_is_a_png_and_every_image_of_the_page_is_a_picture(report)
 
 def test_tables_cover_every_model_and_class(report, tiny_data):
     overview = report.tables["overview"]
-    assert list(overview.index) == ["a", "b", "blend"]
+    assert list(overview.index) == ["a", "b", "blend", "blend (all-OOF weights)"]
+    assert list(overview["honesty"]) == ["honest"] * 3 + [
+        "optimistic: weights fitted on the OOF rows they score"
+    ]
     assert overview.loc["a", "OOF log loss"] < overview.loc["b", "OOF log loss"]
     per_class = report.tables["per-class log loss"]
     assert list(per_class.index) == list(tiny_data.classes)
     assert per_class["rows"].sum() == len(tiny_data.labels)
     assert per_class["a share of loss"].sum() == pytest.approx(1.0)
-    assert "Honest (nested) log loss" in report.html and "optimistic" in report.html
+    assert "Nested log loss" in report.html and "(optimistic)" in report.html
 
 
 def test_confusion_counts_and_most_confused_pairs():

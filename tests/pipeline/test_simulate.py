@@ -100,3 +100,20 @@ def test_headers_equal_the_real_files(files):
     real_sample = pd.read_csv(SHARED_DACON / "sample_submission.csv", nrows=1)
     assert list(files.test.columns) == list(real_test.columns)
     assert list(files.sample_submission.columns) == list(real_sample.columns)
+
+
+def test_test_rows_are_drawn_like_train():
+    """The simulated holdout is like-for-like with CV: same class shares, duplicates and outliers."""
+    files = simulate(SampleConfig(n_train=4000, n_test=4000, outlier_share=0.01, duplicate_share=0.05))
+    train, test = files.train, files.test.assign(type=files.test_labels.to_numpy())
+    magnitudes = [c for c in train.columns if "Mag" in c]
+    for frame in (train, test):
+        wild = (frame[magnitudes].abs() > 1000).any(axis=1).mean()
+        copies = frame.duplicated(subset=magnitudes).mean()
+        assert 0.005 < wild < 0.02 and 0.03 < copies < 0.06
+        assert frame[magnitudes].abs().max().max() > 1e5
+    shares = pd.concat(
+        [train["type"].value_counts(normalize=True), test["type"].value_counts(normalize=True)], axis=1
+    )
+    assert (shares.fillna(0).diff(axis=1).iloc[:, 1].abs() < 0.02).all()
+    assert not set(map(tuple, train[magnitudes].to_numpy())) & set(map(tuple, test[magnitudes].to_numpy()))
