@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import lightgbm as lgb
 import numpy as np
 
-from pipeline.cv import ModelResult, StoppingPlan, cross_validate
+from pipeline.cv import TUNED_ON_THESE_FOLDS, ModelResult, StoppingPlan, cross_validate
 from pipeline.parallel import worker_threads
 
 if TYPE_CHECKING:
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from pipeline.data import Dataset
     from pipeline.folds import Folds
     from pipeline.importance import Selection
+    from pipeline.tune import TunedSettings
 
 SEED_STEP = 1000  # seed k of a fold trains with seed + k * SEED_STEP
 
@@ -96,9 +97,12 @@ def train_lgbm(
     cfg: LgbmConfig,
     name: str = "lgbm",
     kept: tuple[tuple[str, ...], ...] | None = None,
+    optimism: tuple[str, ...] = (),
+    on_fold: Callable[[int, float, float], None] | None = None,
 ) -> ModelResult:
     """LightGBM on every fold: OOF for each train row, test averaged over the fold models.
-    ``kept``: the features each fold trains on (one tuple per fold); default all."""
+    ``kept``: the features each fold trains on (one tuple per fold); default all. ``optimism`` and
+    ``on_fold``: as ``cross_validate``."""
 
     def make_model(fold: int, seed_index: int):
         fold_kept = None if kept is None else kept[fold]
@@ -113,7 +117,8 @@ def train_lgbm(
         folds,
         stopping_plan(cfg),
         n_seeds=cfg.n_seeds,
-        optimism=features.optimism,
+        optimism=(*features.optimism, *optimism),
+        on_fold=on_fold,
     )
     info = {
         **result.info,
@@ -130,3 +135,35 @@ def train_lgbm_pruned(
 ) -> ModelResult:
     """LightGBM with the ``lgbm`` settings, each fold on the features its own importances kept."""
     return train_lgbm(data, features, folds, cfg, name="lgbm_pruned", kept=selection.kept_per_fold)
+
+
+def with_params(cfg: LgbmConfig, params: dict) -> LgbmConfig:
+    """The ``lgbm`` section with these LightGBM parameters on top (a trial's, or the tuned ones)."""
+    return dataclasses.replace(cfg, params={**cfg.params, **params})
+
+
+def train_lgbm_tuned(
+    data: Dataset, features: FeatureTable, folds: Folds, tuned: TunedSettings, cfg: LgbmConfig
+) -> ModelResult:
+    """``train_lgbm`` on the tuned settings, labelled: they were chosen by scores on these folds."""
+    return train_lgbm(data, features, folds, with_params(cfg, tuned.params), optimism=(TUNED_ON_THESE_FOLDS,))
+
+
+def train_lgbm_pruned_tuned(
+    data: Dataset,
+    features: FeatureTable,
+    folds: Folds,
+    selection: Selection,
+    tuned: TunedSettings,
+    cfg: LgbmConfig,
+) -> ModelResult:
+    """``train_lgbm_pruned`` on the tuned settings (labelled as such)."""
+    return train_lgbm(
+        data,
+        features,
+        folds,
+        with_params(cfg, tuned.params),
+        name="lgbm_pruned",
+        kept=selection.kept_per_fold,
+        optimism=(TUNED_ON_THESE_FOLDS,),
+    )

@@ -11,7 +11,7 @@ import copy
 import dataclasses
 import time
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 import torch
@@ -19,7 +19,7 @@ from torch import nn
 
 from models.mlp_inputs import InputScaler, class_weights, fiber_slots, oversample_rows
 from models.mlp_net import TabularNet
-from pipeline.cv import ModelResult, StoppingPlan, cross_validate
+from pipeline.cv import TUNED_ON_THESE_FOLDS, ModelResult, StoppingPlan, cross_validate
 from pipeline.errors import ConfigError
 from pipeline.metrics import multiclass_log_loss
 from pipeline.parallel import available_cores, worker_threads
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from pipeline.data import Dataset
     from pipeline.folds import Folds
     from pipeline.importance import Selection
+    from pipeline.tune import TunedSettings
 
 FIBER_COLUMN = "fiberID"
 PREDICT_BATCH = 8192
@@ -250,9 +251,12 @@ def train_mlp(
     cfg: MlpConfig,
     name: str = "mlp",
     kept: tuple[tuple[str, ...], ...] | None = None,
+    optimism: tuple[str, ...] = (),
+    on_fold: Callable[[int, float, float], None] | None = None,
 ) -> ModelResult:
     """The MLP on every fold (and seed): OOF for each train row, test averaged over the networks.
-    ``kept``: the features each fold trains on (one tuple per fold); default all."""
+    ``kept``: the features each fold trains on (one tuple per fold); default all. ``optimism`` and
+    ``on_fold``: as ``cross_validate``."""
     features = with_fiber_column(data, features, cfg.embedding_dim)
     if kept is not None and cfg.embedding_dim > 0:
         kept = tuple(names if FIBER_COLUMN in names else (*names, FIBER_COLUMN) for names in kept)
@@ -275,7 +279,8 @@ def train_mlp(
         folds,
         plan,
         n_seeds=cfg.n_seeds,
-        optimism=features.optimism,
+        optimism=(*features.optimism, *optimism),
+        on_fold=on_fold,
     )
     summary = training_summary(list(result.fold_models))
     inputs = (
@@ -291,6 +296,38 @@ def train_mlp_pruned(
 ) -> ModelResult:
     """The MLP with the ``mlp`` settings, each fold on the features its own LightGBM importances kept."""
     return train_mlp(data, features, folds, cfg, name="mlp_pruned", kept=selection.kept_per_fold)
+
+
+def with_params(cfg: MlpConfig, params: dict) -> MlpConfig:
+    """The ``mlp`` section with these values in place of its own (a trial's, or the tuned ones)."""
+    return dataclasses.replace(cfg, **params)
+
+
+def train_mlp_tuned(
+    data: Dataset, features: FeatureTable, folds: Folds, tuned: TunedSettings, cfg: MlpConfig
+) -> ModelResult:
+    """``train_mlp`` on the tuned settings, labelled: they were chosen by scores on these folds."""
+    return train_mlp(data, features, folds, with_params(cfg, tuned.params), optimism=(TUNED_ON_THESE_FOLDS,))
+
+
+def train_mlp_pruned_tuned(
+    data: Dataset,
+    features: FeatureTable,
+    folds: Folds,
+    selection: Selection,
+    tuned: TunedSettings,
+    cfg: MlpConfig,
+) -> ModelResult:
+    """``train_mlp_pruned`` on the tuned settings (labelled as such)."""
+    return train_mlp(
+        data,
+        features,
+        folds,
+        with_params(cfg, tuned.params),
+        name="mlp_pruned",
+        kept=selection.kept_per_fold,
+        optimism=(TUNED_ON_THESE_FOLDS,),
+    )
 
 
 def training_summary(models: list[MlpFoldModel]) -> dict:

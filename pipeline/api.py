@@ -18,6 +18,7 @@ from pipeline.parallel import parallel_session
 from pipeline.progress import set_quiet
 from pipeline.runner import Runner, silent, stderr_log
 from pipeline.sources import choose_source
+from pipeline.studies import default_storage_url, study_storage
 
 
 def load_result(
@@ -35,7 +36,7 @@ def load_result(
     cfg = load_config(Path(config) if config else None, list(overrides))
     set_quiet(quiet)
     runner = open_runner(cfg, data_dir, cache_dir, log=silent if quiet else stderr_log)
-    with parallel_session(cfg.parallel):
+    with parallel_session(cfg.parallel), study_storage(cfg.tune.storage or default_storage_url(cache_dir)):
         return runner.run(stage)
 
 

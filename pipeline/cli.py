@@ -17,12 +17,13 @@ from pipeline.api import open_runner
 from pipeline.config import PRESETS, load_config
 from pipeline.cv import honesty_label
 from pipeline.errors import UserError
-from pipeline.graph import TARGETS, stage_graph
+from pipeline.graph import TARGETS, stage_graph, targets_of
 from pipeline.ledger import LEDGER_NAME, append_to_ledger, ledger_row
 from pipeline.outputs import (
     ablation_writers,
     importance_writers,
     report_writers,
+    tune_writers,
     write_folder,
     write_run_folder,
 )
@@ -31,6 +32,7 @@ from pipeline.progress import set_quiet
 from pipeline.report import summary_table
 from pipeline.runner import Runner, library_versions, silent, stderr_log
 from pipeline.sources import FileSource, SampleSource
+from pipeline.studies import default_storage_url, study_storage
 from pipeline.submission import holdout_score
 
 
@@ -41,14 +43,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--stage",
-        choices=[*TARGETS, "ablate"],
+        choices=[*TARGETS, "tune", "ablate"],
         default="all",
-        help="what to run (with what it needs); default: all. ablate: the variants table",
+        help="what to run (with what it needs); default: all. tune: the Optuna studies of [tune] models; "
+        "ablate: the variants table",
     )
     parser.add_argument(
         "--preset",
         choices=list(PRESETS),
-        help="fast (minutes), full (the best we know), winner (the winners' LightGBM dart recipe)",
+        help="fast (minutes), full (the best we know), winner (the winners' published LightGBM dart "
+        "settings), tuned (full, trained on settings tuned with Optuna)",
     )
     parser.add_argument(
         "--data-dir",
@@ -119,13 +123,13 @@ class StageOutputs:
 def run_info(runner: Runner, stage: str, results: list, holdout: dict | None) -> dict:
     """What produced a run folder: source, keys, scores and their honesty, duplicates, weights, the
     simulated holdout, config and library versions."""
-    target = TARGETS[stage]
+    closure = {name for target in targets_of(stage, runner.config) for name in runner.closure(target)}
     blend = results[-1]
     return {
         "stage": stage,
         "source": runner.source.banner(),
         "data_fingerprint": runner.key("data"),
-        "keys": {name: runner.key(name) for name in runner.closure(target)},
+        "keys": {name: runner.key(name) for name in sorted(closure)},
         "oof_log_loss": {r.name: r.oof_score for r in results},
         "honesty": {r.name: r.honesty for r in results},
         "optimistic_scores": {
@@ -160,12 +164,33 @@ def write_outputs(runner: Runner, out_dir: Path) -> StageOutputs:
     report = runner.artifact("report")
     holdout = holdout_score(submission, runner.artifact("data"))
     info = run_info(runner, "all", results, holdout)
-    write_run_folder(folder, submission, results, info, pruning, report)
+    info["tuned_settings"] = {t.model: t.params for t in tuned_settings(runner)}
+    write_run_folder(folder, submission, results, info, pruning, report, tuned_settings(runner))
     lines = (
         f"submission: {folder / 'submission.csv'}  (OOF and test predictions beside it)",
         f"report: {folder / 'report' / 'index.html'}",
     )
     return StageOutputs(folder, holdout_row(holdout), lines, holdout)
+
+
+def tuned_settings(runner: Runner) -> list:
+    """The studies whose best settings the run's models trained on."""
+    return [runner.artifact(f"tune_{model}") for model in runner.config.tuned_models()]
+
+
+def write_tune_outputs(runner: Runner, out_dir: Path, targets: tuple[str, ...]) -> StageOutputs:
+    """``--stage tune``: each study's trials table, plots and best settings (best_params.toml)."""
+    studies = [runner.artifact(name) for name in targets]
+    for tuned in studies:
+        print(
+            f"{tuned.model}: best trial {tuned.best_trial} of {tuned.finished} finished, CV log loss "
+            f"{tuned.best_score:.5f} (optimistic: chosen on these folds); {tuned.params}"
+        )
+    run_id = hashlib.sha256("".join(runner.key(name) for name in targets).encode()).hexdigest()[:12]
+    folder = write_folder(out_dir / f"{runner.source.kind}-tune-{run_id}", tune_writers(studies))
+    return StageOutputs(
+        folder, lines=(f"tuning: {folder / 'best_params.toml'} (use with --config), trials_*.csv",)
+    )
 
 
 def importance_and_selection(runner: Runner, target: str):
@@ -203,7 +228,8 @@ def execute(args: argparse.Namespace) -> int:
     args.set = [*args.set, *parallel_overrides(args)]
     config = load_config(args.config, args.set, args.preset)
     set_quiet(args.quiet)
-    with parallel_session(config.parallel):
+    storage = config.tune.storage or default_storage_url(args.cache_dir)
+    with parallel_session(config.parallel), study_storage(storage):
         return execute_with(args, config)
 
 
@@ -238,14 +264,13 @@ def execute_with(args: argparse.Namespace, config) -> int:
         paths = SampleSource(config.sample).write(args.write_sample)
         print("wrote " + ", ".join(str(p) for p in paths))
         return 0
-    target = TARGETS[args.stage]
+    targets = targets_of(args.stage, config)
     log = silent if args.quiet else stderr_log
-    runner = open_runner(config, args.data_dir, args.cache_dir, force=_forced(args, target, config), log=log)
+    runner = open_runner(config, args.data_dir, args.cache_dir, force=_forced(args, targets, config), log=log)
     print(runner.source.banner(), flush=True)
     if isinstance(runner.source, FileSource):
         runner.artifact("data")  # validate the files before any stage runs
     start = time.perf_counter()
-    targets = (target, "report") if args.stage == "all" else (target,)
     for name in targets:
         runner.run(name)
     outputs = write_stage_outputs(runner, args.stage, args.out_dir)
@@ -253,7 +278,7 @@ def execute_with(args: argparse.Namespace, config) -> int:
     seconds = time.perf_counter() - start
     print()
     print(summary_table(records, list(outputs.summary_rows)))
-    duplicates = duplicates_line(runner, target)
+    duplicates = duplicates_line(runner, targets)
     if duplicates:
         print(duplicates)
     print(f"\n{args.stage} finished in {seconds:.1f}s; cache: {args.cache_dir}/")
@@ -264,9 +289,13 @@ def execute_with(args: argparse.Namespace, config) -> int:
     return 0
 
 
-def duplicates_line(runner: Runner, target: str) -> str:
-    """How much duplicated photometry the train set holds, when the target used the folds."""
-    if "folds" not in runner.closure(target):
+def uses_folds(runner: Runner, targets: tuple[str, ...]) -> bool:
+    return any("folds" in runner.closure(target) for target in targets)
+
+
+def duplicates_line(runner: Runner, targets: tuple[str, ...]) -> str:
+    """How much duplicated photometry the train set holds, when the targets used the folds."""
+    if not uses_folds(runner, targets):
         return ""
     return "duplicates: " + runner.artifact("folds").duplicates.describe()
 
@@ -282,6 +311,8 @@ def write_stage_outputs(runner: Runner, stage: str, out_dir: Path) -> StageOutpu
     """Files a command leaves (run folder, importance files, report)."""
     if stage == "all":
         return write_outputs(runner, out_dir)
+    if stage == "tune":
+        return write_tune_outputs(runner, out_dir, targets_of(stage, runner.config))
     if stage in ("importance", "selection"):
         folder = write_importance_outputs(runner, out_dir)
         return StageOutputs(
@@ -302,9 +333,9 @@ def run_ledger_row(runner: Runner, stage: str, records: list, outputs: StageOutp
     blend = metas.get("blend", {}).get("info", {})
     config_json = json.dumps(dataclasses.asdict(runner.config), sort_keys=True, default=list)
     holdout = outputs.holdout or {}
-    folds_used = "folds" in runner.closure(TARGETS[stage])
+    targets = targets_of(stage, runner.config)
     return ledger_row(
-        run_id=runner.key(TARGETS[stage])[:12],
+        run_id=runner.key(targets[0])[:12],
         stage=stage,
         data=runner.source.kind,
         data_fingerprint=runner.key("data")[:12],
@@ -315,7 +346,9 @@ def run_ledger_row(runner: Runner, stage: str, records: list, outputs: StageOutp
         blend_weights={name: round(w, 4) for name, w in blend.get("weights", {}).items()},
         blend_nested=blend.get("nested_score", ""),
         blend_optimistic=blend.get("optimistic_score", ""),
-        duplicates=dataclasses.asdict(runner.artifact("folds").duplicates) if folds_used else "",
+        duplicates=dataclasses.asdict(runner.artifact("folds").duplicates)
+        if uses_folds(runner, targets)
+        else "",
         simulated_holdout=holdout.get("log_loss", ""),
         simulated_holdout_se=holdout.get("standard_error", ""),
         submission=str(outputs.folder / "submission.csv") if stage == "all" and outputs.folder else "",
@@ -324,12 +357,12 @@ def run_ledger_row(runner: Runner, stage: str, records: list, outputs: StageOutp
     )
 
 
-def _forced(args: argparse.Namespace, target: str, config) -> frozenset[str]:
+def _forced(args: argparse.Namespace, targets: tuple[str, ...], config) -> frozenset[str]:
     if not args.force:
         return frozenset()
     if args.stage == "all":
         return frozenset(stage_graph(config))
-    return frozenset({target})
+    return frozenset(targets)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,8 +15,11 @@ from pipeline.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("default_config.toml")
 PRESET_DIR = Path(__file__).with_name("presets")
-PRESETS = ("fast", "full", "winner")
+PRESETS = ("fast", "full", "winner", "tuned")
 MODEL_NAMES = ("lgbm", "mlp", "lgbm_pruned", "mlp_pruned")
+TUNABLE_MODELS = ("lgbm", "mlp")
+SETTINGS = ("config", "tuned")
+SPACE_KEYS = {"low", "high", "log", "int", "choices"}
 
 
 def check_ranges(section: str, values: Any, checks: dict[str, bool]) -> None:
@@ -88,6 +91,7 @@ class LgbmConfig:
     early_stopping: str = choice("inner", ("inner", "valid_fold", "none"))
     inner_share: float = 0.1
     n_seeds: int = 1
+    settings: str = choice("config", SETTINGS)
     params: dict = field(default_factory=dict)
 
     OPEN_KEYS = "params"
@@ -129,6 +133,7 @@ class MlpConfig:
     n_seeds: int = 1
     device: str = choice("auto", ("auto", "cpu", "cuda"))
     num_threads: int = 0
+    settings: str = choice("config", SETTINGS)
 
     def __post_init__(self) -> None:
         checks = {
@@ -189,6 +194,102 @@ class BlendConfig:
 
 
 @dataclass(frozen=True)
+class TuneConfig:
+    """Optuna search (``--stage tune``): a study per model of ``models``, each with its space."""
+
+    models: tuple[str, ...] = choice(("lgbm",), TUNABLE_MODELS)
+    n_trials: int = 20
+    timeout: float = 0.0
+    seed: int = 0
+    pruner: str = choice("median", ("median", "none"))
+    pruner_startup_trials: int = 5
+    storage: str = ""
+    lgbm_space: dict = field(default_factory=dict)
+    mlp_space: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        checks = {
+            "n_trials": self.n_trials >= 1,
+            "timeout": self.timeout >= 0,
+            "pruner_startup_trials": self.pruner_startup_trials >= 0,
+        }
+        check_ranges("tune", self, checks)
+        object.__setattr__(self, "lgbm_space", check_space("tune.lgbm_space", self.lgbm_space, lgbm_key_ok))
+        object.__setattr__(self, "mlp_space", check_space("tune.mlp_space", self.mlp_space, mlp_key_ok))
+
+    def space(self, model: str) -> dict:
+        return self.lgbm_space if model == "lgbm" else self.mlp_space
+
+
+@dataclass(frozen=True)
+class TuneTask:
+    """What one model's study depends on (its cache key): the search settings, the model's space
+    and the model's own config, which trials start from. Where the study is stored is not part of it."""
+
+    model: str
+    n_trials: int
+    timeout: float
+    seed: int
+    pruner: str
+    pruner_startup_trials: int
+    space: dict
+    base: Any
+
+
+def lgbm_key_ok(name: str) -> bool:
+    known = _lightgbm_parameter_names()
+    return name not in ("boosting", "boosting_type", "boost", "objective", "num_class") and (
+        known is None or name in known
+    )
+
+
+MLP_TUNABLE = {
+    "scaling", "clip_quantile", "embedding_dim", "architecture", "hidden", "depth", "dropout", "norm",
+    "activation", "attention_dim", "batch_size", "learning_rate", "weight_decay", "schedule",
+    "label_smoothing", "class_weight", "oversample_min_count", "patience",
+}  # fmt: skip
+
+
+def mlp_key_ok(name: str) -> bool:
+    return name in MLP_TUNABLE
+
+
+def check_space(section: str, space: dict, key_ok) -> dict:
+    """A search space: ``name = {low, high[, log][, int]}`` or ``{choices = [...]}``; ``name = false``
+    removes a default entry. Anything else is a one-line config error."""
+    if not isinstance(space, dict):
+        raise ConfigError(f"config: {section} must be a table of parameters, got {space!r}")
+    checked = {}
+    for name, spec in space.items():
+        if spec is False:
+            continue
+        where = f"config: {section}.{name}"
+        if not key_ok(name):
+            raise ConfigError(f"{where}: not a parameter that can be tuned")
+        if not isinstance(spec, dict) or not spec or set(spec) - SPACE_KEYS:
+            raise ConfigError(f"{where} must be {{low = .., high = .., log = true}} or {{choices = [..]}}")
+        checked[name] = check_range(where, spec)
+    return checked
+
+
+def check_range(where: str, spec: dict) -> dict:
+    if "choices" in spec:
+        choices = spec["choices"]
+        if set(spec) != {"choices"} or not isinstance(choices, list) or not choices:
+            raise ConfigError(f"{where}: choices must be a non-empty list, alone")
+        return {"choices": list(choices)}
+    low, high = spec.get("low"), spec.get("high")
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high))
+    if not numbers or not low < high:
+        raise ConfigError(f"{where}: needs numbers low < high, got low = {low!r}, high = {high!r}")
+    if spec.get("log") and low <= 0:
+        raise ConfigError(f"{where}: a log scale needs low > 0, got {low!r}")
+    if spec.get("int") and not (float(low).is_integer() and float(high).is_integer()):
+        raise ConfigError(f"{where}: an integer range needs whole low and high")
+    return {"low": low, "high": high, "log": bool(spec.get("log")), "int": bool(spec.get("int"))}
+
+
+@dataclass(frozen=True)
 class ReportConfig:
     """The OOF report: how many confused pairs to list, how many confidence bins to plot."""
 
@@ -233,13 +334,33 @@ class Config:
     importance: ImportanceConfig = ImportanceConfig()
     selection: SelectionConfig = SelectionConfig()
     blend: BlendConfig = BlendConfig()
+    tune: TuneConfig = TuneConfig()
     report: ReportConfig = ReportConfig()
     submission: SubmissionConfig = SubmissionConfig()
     parallel: ParallelConfig = ParallelConfig()
 
     def section(self, name: str) -> Any:
-        """The config section of one stage."""
+        """The config section of one stage (``tune_<model>``: that model's study, see ``TuneTask``)."""
+        if name.startswith("tune_"):
+            return self.tune_task(name.removeprefix("tune_"))
         return getattr(self, name)
+
+    def tune_task(self, model: str) -> TuneTask:
+        tune = self.tune
+        return TuneTask(
+            model=model,
+            n_trials=tune.n_trials,
+            timeout=tune.timeout,
+            seed=tune.seed,
+            pruner=tune.pruner,
+            pruner_startup_trials=tune.pruner_startup_trials,
+            space=tune.space(model),
+            base=dataclasses.replace(getattr(self, model), settings="config"),
+        )
+
+    def tuned_models(self) -> tuple[str, ...]:
+        """The models configured to train on their tuned settings."""
+        return tuple(model for model in TUNABLE_MODELS if getattr(self, model).settings == "tuned")
 
 
 def section_fingerprint(section: Any) -> str:
@@ -252,14 +373,22 @@ def load_config(path: Path | None = None, overrides: list[str] = (), preset: str
     ``section.key=value`` overrides."""
     raw = _read_toml(DEFAULT_CONFIG_PATH)
     if preset is not None:
-        if preset not in PRESETS:
-            raise ConfigError(f"--preset {preset!r}: not one of {', '.join(PRESETS)}")
-        _merge(raw, _read_toml(PRESET_DIR / f"{preset}.toml"))
+        for layer in preset_layers(preset):
+            _merge(raw, layer)
     if path is not None:
         _merge(raw, _read_toml(Path(path)))
     for item in overrides:
         _merge(raw, parse_override(item))
     return build_config(raw)
+
+
+def preset_layers(preset: str) -> list[dict]:
+    """A preset's TOML, after the preset it ``extends`` (if any)."""
+    if preset not in PRESETS:
+        raise ConfigError(f"--preset {preset!r}: not one of {', '.join(PRESETS)}")
+    layer = _read_toml(PRESET_DIR / f"{preset}.toml")
+    base = layer.pop("extends", None)
+    return [*(preset_layers(base) if base else []), layer]
 
 
 def _read_toml(path: Path) -> dict:
@@ -272,21 +401,25 @@ def _read_toml(path: Path) -> dict:
 
 
 def parse_override(item: str) -> dict:
-    """``lgbm.learning_rate=0.03`` -> ``{"lgbm": {"learning_rate": 0.03}}`` (values read as TOML)."""
+    """``lgbm.learning_rate=0.03`` -> ``{"lgbm": {"learning_rate": 0.03}}`` (values read as TOML);
+    deeper keys nest: ``tune.lgbm_space.max_depth=false``."""
     key, sep, text = item.partition("=")
-    section, dot, name = key.strip().partition(".")
-    if not sep or not dot or not section or not name:
+    parts = [part.strip() for part in key.split(".")]
+    if not sep or len(parts) < 2 or not all(parts):
         raise ConfigError(f"--set {item!r}: expected SECTION.KEY=VALUE, e.g. lgbm.learning_rate=0.03")
     try:
         value = tomllib.loads(f"v = {text.strip()}")["v"]
     except tomllib.TOMLDecodeError:
         value = text.strip()
-    return {section: {name: value}}
+    for part in reversed(parts):
+        value = {part: value}
+    return value
 
 
 def _merge(base: dict, update: dict) -> None:
+    """Tables merge key by key; a search-space entry (low/high/choices) replaces the one before."""
     for key, value in update.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
+        if isinstance(value, dict) and isinstance(base.get(key), dict) and not SPACE_KEYS & set(value):
             _merge(base[key], value)
         else:
             base[key] = value

@@ -27,6 +27,9 @@ class FoldModel(Protocol):
     def predict_proba(self, x: np.ndarray) -> np.ndarray: ...
 
 
+TUNED_ON_THESE_FOLDS = "settings tuned on these folds"
+
+
 def honesty_label(optimism: tuple[str, ...]) -> str:
     """``honest``, or ``optimistic: <why>; <why>``."""
     return "optimistic: " + "; ".join(optimism) if optimism else "honest"
@@ -181,6 +184,25 @@ def fit_and_predict(
     return FoldOutcome(model, valid_proba, test_proba, time.perf_counter() - start)
 
 
+def folds_one_by_one(
+    tasks: list[tuple], rows: list[FoldRows], y: np.ndarray, n_seeds: int, on_fold: Callable, name: str
+) -> list[FoldOutcome]:
+    """The fold tasks a fold at a time, telling ``on_fold`` each fold's log loss and that of the folds
+    done so far."""
+    outcomes: list[FoldOutcome] = []
+    scored, proba = [], []
+    for fold in range(len(rows)):
+        mine = run_tasks(
+            fit_and_predict, tasks[fold * n_seeds : (fold + 1) * n_seeds], desc=f"{name} fold {fold}"
+        )
+        outcomes += mine
+        scored.append(rows[fold].valid)
+        proba.append(np.mean([o.valid_proba for o in mine], axis=0))
+        fold_score = multiclass_log_loss(y[rows[fold].valid], proba[-1])
+        on_fold(fold, fold_score, multiclass_log_loss(y[np.concatenate(scored)], np.concatenate(proba)))
+    return outcomes
+
+
 def cross_validate(
     name: str,
     make_model: Callable[[int, int], FoldModel],
@@ -191,10 +213,13 @@ def cross_validate(
     plan: StoppingPlan,
     n_seeds: int = 1,
     optimism: tuple[str, ...] = (),
+    on_fold: Callable[[int, float, float], None] | None = None,
 ) -> ModelResult:
     """Train a model per fold and seed on shared folds; a fold's prediction is its seeds' mean.
     OOF covers every train row; test is averaged over folds. Tasks run on the configured backend.
-    ``optimism``: reasons the inputs make the score optimistic (folds' and plan's are added)."""
+    ``optimism``: reasons the inputs make the score optimistic (folds' and plan's are added).
+    ``on_fold(fold, its log loss, log loss of the folds so far)``: folds then run one after another,
+    and the callback may raise to stop (a pruned tuning trial)."""
     x, x_test_values = x_train.to_numpy(np.float32), x_test.to_numpy(np.float32)
     y = data.labels.loc[x_train.index].to_numpy()
     fold_of_row = folds.fold_of_row.loc[x_train.index].to_numpy()
@@ -205,7 +230,10 @@ def cross_validate(
         for fold in range(folds.n_splits)
         for seed in range(n_seeds)
     ]
-    outcomes = run_tasks(fit_and_predict, tasks, desc=name)
+    if on_fold is None:
+        outcomes = run_tasks(fit_and_predict, tasks, desc=name)
+    else:
+        outcomes = folds_one_by_one(tasks, rows, y, n_seeds, on_fold, name)
     oof = np.zeros((len(x), data.n_classes))
     test = np.zeros((len(x_test_values), data.n_classes))
     scores, seconds, models = [], [], []

@@ -20,12 +20,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from pipeline.cv import honesty_label  # noqa: E402
+from pipeline.cv import (
+    ModelResult,  # noqa: E402
+    honesty_label,  # noqa: E402
+)
 from pipeline.metrics import multiclass_log_loss, row_log_loss  # noqa: E402
 
 if TYPE_CHECKING:
     from pipeline.config import ReportConfig
-    from pipeline.cv import ModelResult
     from pipeline.data import Dataset
 
 
@@ -178,8 +180,11 @@ def per_class_picture(table: pd.DataFrame, names: list[str]) -> bytes:
     return png(figure)
 
 
-def build_report(data: Dataset, *results: ModelResult, cfg: ReportConfig) -> Report:
-    """Tables and pictures for every model and the blend (the last result), on the same rows."""
+def build_report(data: Dataset, *artifacts, cfg: ReportConfig) -> Report:
+    """Tables and pictures for every model and the blend (the last model result), on the same rows,
+    and for the Optuna studies whose settings the models trained on (given after the blend)."""
+    results = [a for a in artifacts if isinstance(a, ModelResult)]
+    studies = [a for a in artifacts if not isinstance(a, ModelResult)]
     index = results[-1].oof_proba.index
     labels = data.labels.loc[index].to_numpy()
     classes = list(data.classes)
@@ -196,10 +201,35 @@ def build_report(data: Dataset, *results: ModelResult, cfg: ReportConfig) -> Rep
         curves[result.name] = reliability(labels, proba, cfg.bins)
     pictures["reliability.png"] = reliability_picture(curves)
     pictures["per_class_log_loss.png"] = per_class_picture(per_class, names)
-    return Report(tables=tables, pictures=pictures, html=render_html(tables, pictures, aligned[-1]))
+    for study in studies:
+        tables[f"tuning {study.model}: trials"] = study.trials
+        pictures.update(study.pictures)
+    html_page = render_html(tables, pictures, aligned[-1]) + tuning_html(studies)
+    return Report(
+        tables=tables, pictures=pictures, html=html_page.replace("</body></html>", "") + "</body></html>"
+    )
 
 
-def render_html(tables: dict[str, pd.DataFrame], pictures: dict[str, bytes], blend: ModelResult) -> str:
+def tuning_html(studies: list) -> str:
+    """A section per study: best settings, the optimisation history and importances, the trials."""
+    parts = []
+    for study in studies:
+        parts += [
+            f"<h2>Tuning {html.escape(study.model)} (Optuna)</h2>",
+            f"<p>Best trial {study.best_trial} of {study.finished} finished: CV log loss "
+            f"{study.best_score:.4f} (optimistic: chosen on these folds). Models trained on it are "
+            f"labelled 'settings tuned on these folds'. Settings: {html.escape(str(study.params))}</p>",
+            "<div class='row'>",
+            *(f"<img src='{name}' alt='{html.escape(name)}'>" for name in study.pictures),
+            "</div>",
+            study.trials.to_html(float_format="%.4f", na_rep="—"),
+        ]
+    return "\n".join(parts)
+
+
+def render_html(
+    tables: dict[str, pd.DataFrame], pictures: dict[str, bytes], blend: ModelResult, extra: str = ""
+) -> str:
     """One self-contained page (pictures are files beside it), tables next to their pictures."""
     info = blend.info
     weights = ", ".join(f"{name} {w:.3f}" for name, w in info.get("weights", {}).items())
@@ -230,5 +260,5 @@ def render_html(tables: dict[str, pd.DataFrame], pictures: dict[str, bytes], ble
                 pairs.to_html(index=False, float_format="%.3f"),
                 "</div>",
             ]
-    parts.append("</body></html>")
+    parts += [extra, "</body></html>"]
     return "\n".join(parts)

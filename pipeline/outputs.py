@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # annotations only: a cached run need not import eli5 or matp
     from pipeline.cv import ModelResult
     from pipeline.importance import Importance, Selection
     from pipeline.oof_report import Report
+    from pipeline.tune import TunedSettings
 
 FLOAT_FORMAT = "%.7g"
 
@@ -31,6 +32,7 @@ def write_run_folder(
     run_info: dict,
     importance: tuple[Importance, Selection] | None = None,
     report: Report | None = None,
+    tuned: list[TunedSettings] = (),
 ) -> Path:
     """Write submission.csv, oof_<model>.csv, test_<model>.csv, run.json (and the importance files
     when the run pruned features); the folder appears whole or not at all."""
@@ -44,6 +46,8 @@ def write_run_folder(
         writers.update(importance_writers(*importance))
     if report is not None:
         writers.update(report_writers(report, prefix="report/"))
+    if tuned:
+        writers.update(tune_writers(tuned))
     writers["run.json"] = lambda path: path.write_text(json.dumps(run_info, indent=2, default=str), "utf-8")
     return write_folder(folder, writers)
 
@@ -55,6 +59,20 @@ def importance_writers(importance: Importance, selection: Selection) -> dict[str
     for fold, kept in enumerate(selection.kept_per_fold):
         ranked[f"kept_fold_{fold}"] = ranked["feature"].isin(kept)
     return {"importance.csv": lambda path: ranked.to_csv(path, float_format=FLOAT_FORMAT)}
+
+
+def tune_writers(studies: list[TunedSettings]) -> dict[str, Callable[[Path], None]]:
+    """trials_<model>.csv per study, their plots, and best_params.toml (every study's best settings)."""
+    writers: dict[str, Callable[[Path], None]] = {
+        "best_params.toml": lambda path: path.write_text(
+            "\n".join(t.best_params_toml() for t in studies), "utf-8"
+        )
+    }
+    for tuned in studies:
+        writers[f"trials_{tuned.model}.csv"] = _table_writer(tuned.trials)
+        for name, picture in tuned.pictures.items():
+            writers[name] = lambda path, picture=picture: path.write_bytes(picture)
+    return writers
 
 
 def ablation_writers(table: pd.DataFrame) -> dict[str, Callable[[Path], None]]:

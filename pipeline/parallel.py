@@ -41,6 +41,7 @@ warnings.filterwarnings("ignore", message="A worker stopped while some jobs were
 _client = None
 _worker_threads = 0
 _free_threads = 0
+_inside_task = False
 
 
 def available_cores() -> int:
@@ -90,14 +91,27 @@ def free_threads(index: int, n_tasks: int, plan: Layout) -> int:
 
 
 def _run_in_worker(function: Callable, threads: tuple[int, int], quiet: bool, args: tuple) -> Any:
-    global _worker_threads, _free_threads
+    global _worker_threads, _free_threads, _inside_task
+    before = (_worker_threads, _free_threads, _inside_task)
     _worker_threads, _free_threads = threads
+    _inside_task = True
     set_quiet(quiet)
-    return function(*args)
+    try:
+        return function(*args)
+    finally:
+        _worker_threads, _free_threads, _inside_task = before
+
+
+def planned_workers(n_tasks: int) -> int:
+    """How many of ``n_tasks`` tasks run at once on the configured backend."""
+    return 1 if _inside_task else layout(_settings, n_tasks).n_jobs
 
 
 def run_tasks(function: Callable, tasks: Sequence[tuple], desc: str = "tasks") -> list:
-    """``[function(*task) for task in tasks]``, in task order, on the configured backend."""
+    """``[function(*task) for task in tasks]``, in task order, on the configured backend. Tasks a
+    task starts (a tuning trial's folds) run one after another inside it, within its thread budget."""
+    if _inside_task:
+        return [function(*task) for task in tasks]
     plan = layout(_settings, len(tasks))
     if plan.n_jobs == 1 and _settings.backend != "dask":
         bar = progress(tasks, desc=desc, unit="task")

@@ -53,7 +53,9 @@ class StageRecord:
 
 
 def score_fields(artifact: Any) -> dict:
-    """The scores a model-like artifact carries, for the cache metadata."""
+    """The scores a model-like artifact carries, for the cache metadata (a study: its best)."""
+    if hasattr(artifact, "score_meta"):
+        return artifact.score_meta()
     if not isinstance(artifact, ModelResult):
         return {}
     return {

@@ -1,0 +1,286 @@
+"""The tune stages: an Optuna study per model; each trial is the model's honest CV on the shared folds.
+
+A trial trains the model through the same CV loop as training, a fold at a time, reporting the log
+loss of the folds done so far, so the median pruner can stop a hopeless trial after any fold. The
+study lives in a database (``pipeline/studies.py``): a search killed mid-way resumes with its
+finished trials, and several processes, or machines sharing a database, can run trials of one study
+at once. The artifact is the best trial's settings, the trials table and Optuna's plots; a model
+trained on them is labelled "settings tuned on these folds": its score chose them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import joblib
+import optuna
+import pandas as pd
+from optuna.storages import RetryHeartbeatStaleTrialCallback
+from optuna.trial import TrialState
+
+from pipeline.codehash import code_hash
+from pipeline.config import section_fingerprint
+from pipeline.cv import TUNED_ON_THESE_FOLDS
+from pipeline.errors import ConfigError
+from pipeline.parallel import planned_workers, run_tasks
+from pipeline.progress import progress
+from pipeline.studies import storage_url
+
+if TYPE_CHECKING:
+    from features.table import FeatureTable
+    from pipeline.config import TuneTask
+    from pipeline.cv import ModelResult
+    from pipeline.data import Dataset
+    from pipeline.folds import Folds
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+HEARTBEAT_SECONDS = 10
+GRACE_SECONDS = 30  # a trial silent this long (its process was killed) is failed and retried once
+SEED_STEP = 1000
+_memory_storage: optuna.storages.BaseStorage | None = None
+
+
+@dataclass(frozen=True)
+class TunedSettings:
+    """The best trial's settings of one model's study, with every trial and Optuna's plots."""
+
+    model: str
+    params: dict
+    best_score: float
+    best_trial: int
+    trials: pd.DataFrame
+    study_name: str
+    pictures: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def finished(self) -> int:
+        return int(self.trials["state"].isin([s.name for s in FINISHED]).sum())
+
+    def score_meta(self) -> dict:
+        """The best CV log loss for the cache metadata and the summary, labelled: it chose itself."""
+        reason = f"best of {self.finished} trials on these folds"
+        return {"oof_score": self.best_score, "fold_scores": [], "optimism": [reason], "info": {}}
+
+    def best_params_toml(self) -> str:
+        """The best settings as a config file (``--config best_params.toml``)."""
+        lines = [
+            f"# Best of study {self.study_name}: trial {self.best_trial}, CV log loss {self.best_score:.5f}.",
+            f"# Scores of models trained on them with these folds are optimistic: {TUNED_ON_THESE_FOLDS}.",
+            f"[{self.model}]",
+        ]
+        lines += [f"{name} = {toml_value(value)}" for name, value in self.params.items()]
+        return "\n".join(lines) + "\n"
+
+
+def toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return json.dumps(str(value))
+
+
+def study_name(cfg: TuneTask, data: Dataset, features: FeatureTable, folds: Folds) -> str:
+    """A name that changes with everything a trial's score depends on: search settings, space,
+    model config, labels, features, folds and this code."""
+    digest = hashlib.sha256(section_fingerprint(cfg).encode())
+    digest.update(folds.signature.encode())
+    digest.update(joblib.hash((data.labels, features.train, features.fitting)).encode())
+    digest.update(code_hash("pipeline.tune").encode())
+    return f"{cfg.model}-{digest.hexdigest()[:16]}"
+
+
+def open_storage(url: str) -> optuna.storages.BaseStorage:
+    """The study database at ``url`` (with heartbeats, so trials of a killed process are failed and
+    retried), or this process's memory when ``url`` is empty."""
+    global _memory_storage
+    if not url:
+        _memory_storage = _memory_storage or optuna.storages.InMemoryStorage()
+        return _memory_storage
+    engine = {"connect_args": {"timeout": 300}} if url.startswith("sqlite") else {}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats
+            return optuna.storages.RDBStorage(
+                url,
+                engine_kwargs=engine,
+                heartbeat_interval=HEARTBEAT_SECONDS,
+                grace_period=GRACE_SECONDS,
+                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
+            )
+    except Exception as error:  # SQLAlchemy's errors: a bad URL, a missing driver, no server
+        raise ConfigError(
+            f"config: tune.storage {url!r}: cannot open ({str(error).splitlines()[0]})"
+        ) from None
+
+
+def finished_trials(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=FINISHED))
+
+
+def make_sampler(cfg: TuneTask, worker: int, done: int) -> optuna.samplers.BaseSampler:
+    """Seeded multivariate TPE; a worker or a resumed search gets its own seed, so none repeats the
+    random start-up trials of another."""
+    startup = max(3, min(10, cfg.n_trials // 3))
+    seed = cfg.seed + worker * SEED_STEP + done
+    return optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=startup)
+
+
+def make_pruner(cfg: TuneTask) -> optuna.pruners.BasePruner:
+    if cfg.pruner == "none":
+        return optuna.pruners.NopPruner()
+    return optuna.pruners.MedianPruner(n_startup_trials=cfg.pruner_startup_trials, n_warmup_steps=0)
+
+
+def suggest(trial: optuna.Trial, space: dict) -> dict:
+    """One value per entry of the search space."""
+    params = {}
+    for name, spec in space.items():
+        if "choices" in spec:
+            params[name] = trial.suggest_categorical(name, spec["choices"])
+        elif spec["int"]:
+            params[name] = trial.suggest_int(name, int(spec["low"]), int(spec["high"]), log=spec["log"])
+        else:
+            params[name] = trial.suggest_float(name, float(spec["low"]), float(spec["high"]), log=spec["log"])
+    return params
+
+
+def train_with(cfg: TuneTask, params: dict, data, features, folds, on_fold) -> ModelResult:
+    """The model's CV on the shared folds with ``params`` on top of its config."""
+    if cfg.model == "lgbm":
+        from models.lgbm import train_lgbm, with_params
+
+        return train_lgbm(data, features, folds, with_params(cfg.base, params), on_fold=on_fold)
+    from models.mlp import train_mlp, with_params
+
+    return train_mlp(data, features, folds, with_params(cfg.base, params), on_fold=on_fold)
+
+
+class Objective:
+    """A trial: suggested settings, then the model's CV, reported fold by fold to the pruner."""
+
+    def __init__(self, cfg: TuneTask, data: Dataset, features: FeatureTable, folds: Folds):
+        self.cfg, self.data, self.features, self.folds = cfg, data, features, folds
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        params = suggest(trial, self.cfg.space)
+        start, fold_scores = time.perf_counter(), []
+
+        def on_fold(fold: int, fold_score: float, so_far: float) -> None:
+            fold_scores.append(fold_score)
+            trial.set_user_attr("fold_scores", list(fold_scores))
+            trial.set_user_attr("seconds", round(time.perf_counter() - start, 1))
+            trial.report(so_far, fold)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"after fold {fold}: {so_far:.5f}")
+
+        result = train_with(self.cfg, params, self.data, self.features, self.folds, on_fold)
+        return result.oof_score
+
+
+def run_trials(name: str, url: str, cfg: TuneTask, data, features, folds, worker: int) -> int:
+    """One worker: trials of the study until it holds ``n_trials`` finished ones (or the timeout)."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = open_storage(url)
+    done = finished_trials(optuna.load_study(study_name=name, storage=storage))
+    if done >= cfg.n_trials:
+        return 0
+    study = optuna.load_study(
+        study_name=name, storage=storage, sampler=make_sampler(cfg, worker, done), pruner=make_pruner(cfg)
+    )
+    stop = optuna.study.MaxTrialsCallback(cfg.n_trials, states=FINISHED)
+    study.optimize(Objective(cfg, data, features, folds), timeout=cfg.timeout or None, callbacks=[stop])
+    return finished_trials(study) - done
+
+
+class TrialProgress:
+    """A bar over the study's finished trials with the best score so far, read from the storage."""
+
+    def __init__(self, study: optuna.Study, total: int, label: str):
+        self.study, self.total, self.label = study, total, label
+        self.done = threading.Event()
+
+    def __enter__(self) -> TrialProgress:
+        self.thread = threading.Thread(target=self.watch, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.done.set()
+        self.thread.join()
+
+    def watch(self) -> None:
+        bar = progress(None, total=self.total, desc=self.label, unit="trial")
+        while not self.done.wait(1.0):
+            trials = self.study.get_trials(deepcopy=False, states=FINISHED)
+            values = [t.value for t in trials if t.state == TrialState.COMPLETE]
+            bar.n = len(trials)
+            bar.set_postfix(best=f"{min(values):.5f}" if values else "-", refresh=True)
+        bar.close()
+
+
+def tune_model(data: Dataset, features: FeatureTable, folds: Folds, cfg: TuneTask) -> TunedSettings:
+    """Run (or resume) the model's study until it holds ``n_trials`` finished trials; its best."""
+    name, url = study_name(cfg, data, features, folds), storage_url()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        study_name=name, storage=open_storage(url), direction="minimize", load_if_exists=True
+    )
+    workers = planned_workers(cfg.n_trials) if url else 1
+    tasks = [(name, url, cfg, data, features, folds, worker) for worker in range(workers)]
+    with TrialProgress(study, cfg.n_trials, f"tune {cfg.model} ({workers} workers)"):
+        run_tasks(run_trials, tasks, desc=f"tune {cfg.model}")
+    return summarize(optuna.load_study(study_name=name, storage=open_storage(url)), cfg)
+
+
+def trials_table(study: optuna.Study) -> pd.DataFrame:
+    """One row per trial: number, state, CV log loss, seconds, each fold's log loss, parameters."""
+    rows = []
+    for trial in study.get_trials(deepcopy=False):
+        row = {"trial": trial.number, "state": trial.state.name, "cv_log_loss": trial.value}
+        row["seconds"] = trial.user_attrs.get("seconds")
+        row.update({f"fold_{k}": score for k, score in enumerate(trial.user_attrs.get("fold_scores", []))})
+        row.update({f"param_{key}": value for key, value in trial.params.items()})
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("trial")
+
+
+def summarize(study: optuna.Study, cfg: TuneTask) -> TunedSettings:
+    """The best complete trial's settings, the trials table and the plots."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not complete:
+        raise ConfigError(f"tune: no trial of {cfg.model} finished; raise tune.n_trials or tune.timeout")
+    best = study.best_trial
+    return TunedSettings(
+        model=cfg.model,
+        params=dict(best.params),
+        best_score=float(best.value),
+        best_trial=best.number,
+        trials=trials_table(study),
+        study_name=study.study_name,
+        pictures=study_pictures(study, cfg.model),
+    )
+
+
+def study_pictures(study: optuna.Study, model: str) -> dict[str, bytes]:
+    """Optuna's optimisation history and hyperparameter importances (matplotlib), as PNG bytes."""
+    import matplotlib
+    from optuna.visualization import matplotlib as plots
+
+    from pipeline.oof_report import png
+
+    pictures = {}
+    with warnings.catch_warnings(), matplotlib.rc_context():  # Optuna's plots change the style
+        warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
+        pictures[f"tune_{model}_history.png"] = png(plots.plot_optimization_history(study).figure)
+        try:
+            pictures[f"tune_{model}_importances.png"] = png(plots.plot_param_importances(study).figure)
+        except (ValueError, RuntimeError, ZeroDivisionError):  # too few complete trials to rank
+            pass
+    return pictures

@@ -1,0 +1,140 @@
+"""--stage tune: Optuna studies in a database, resumable and shareable, feeding the trainers."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from testkit import TINY, make_runner, run_cli
+
+from pipeline.config import load_config
+from pipeline.studies import default_storage_url, study_storage
+
+ROOT = Path(__file__).resolve().parents[2]
+DROPPED = ("max_depth", "min_data_in_leaf", "min_sum_hessian_in_leaf", "feature_fraction", "bagging_fraction",
+           "lambda_l1", "lambda_l2")  # fmt: skip
+SMALL_SPACE = [
+    "tune.lgbm_space.num_leaves={choices = [3, 5, 9]}",
+    "tune.lgbm_space.learning_rate={low = 0.1, high = 0.4, log = true}",
+    *(f"tune.lgbm_space.{name}=false" for name in DROPPED),
+    "tune.pruner_startup_trials=2",
+]
+QUICK_TUNE = [*TINY, *SMALL_SPACE]
+
+
+def tune_command(cache: Path, out: Path, n_trials: int, extra=()) -> list[str]:
+    sets = [item for o in [*QUICK_TUNE, f"tune.n_trials={n_trials}", *extra] for item in ("--set", o)]
+    return [sys.executable, "pipeline/run.py", "--stage", "tune", "--quiet", "--backend", "sequential",
+            "--cache-dir", str(cache), "--out-dir", str(out), *sets]  # fmt: skip
+
+
+def the_study(cache: Path) -> optuna.Study:
+    url = default_storage_url(cache)
+    (name,) = optuna.study.get_all_study_names(url)
+    return optuna.load_study(study_name=name, storage=url)
+
+
+def finished(study: optuna.Study) -> list:
+    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    return study.get_trials(deepcopy=False, states=states)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (
+            "tune.lgbm_space.num_leaves={low = 50, high = 10}",
+            "tune.lgbm_space.num_leaves: needs numbers low < high",
+        ),
+        ("tune.lgbm_space.learning_rate={low = 0, high = 0.1, log = true}", "a log scale needs low > 0"),
+        ("tune.lgbm_space.num_leavs={low = 2, high = 9}", "tune.lgbm_space.num_leavs: not a parameter"),
+        ("tune.mlp_space.hidden={choices = []}", "choices must be a non-empty list"),
+        ("tune.mlp_space.hidden={from = 1}", "must be {low"),
+        ("tune.lgbm_space=3", "must be a table"),
+    ],
+)
+def test_a_bad_search_space_is_a_one_line_config_error(tmp_path, capsys, override, message):
+    assert run_cli(tmp_path, "--stage", "tune", "--set", override) == 2
+    error = capsys.readouterr().err.strip()
+    assert message in error and len(error.splitlines()) == 1
+
+
+def test_tuned_settings_reach_the_trainers_and_a_new_space_recomputes_them(tmp_path):
+    base = [*QUICK_TUNE, "tune.n_trials=3", 'lgbm.settings="tuned"', 'blend.models=["lgbm"]']
+    with study_storage(default_storage_url(tmp_path / "cache")):
+        first = make_runner(load_config(overrides=base), tmp_path / "cache")
+        lgbm = first.run("lgbm")
+        tuned = first.artifact("tune_lgbm")
+        assert tuned.finished == 3 and set(tuned.params) == {"num_leaves", "learning_rate"}
+        booster = lgbm.fold_models[0].booster
+        assert booster.params["num_leaves"] == tuned.params["num_leaves"]
+        assert booster.params["learning_rate"] == pytest.approx(tuned.params["learning_rate"])
+        assert lgbm.honesty == "optimistic: settings tuned on these folds"
+        assert lgbm.oof_score == pytest.approx(tuned.best_score)  # the best trial, retrained
+        report = first.run("report")
+        assert "Tuning lgbm" in report.html and "tune_lgbm_history.png" in report.pictures
+
+        narrower = [*base, "tune.lgbm_space.num_leaves={choices = [4]}"]
+        second = make_runner(load_config(overrides=narrower), tmp_path / "cache")
+        assert second.key("tune_lgbm") != first.key("tune_lgbm") and second.key("lgbm") != first.key("lgbm")
+        retuned = second.run("lgbm")
+        assert second.records["tune_lgbm"].status == "computed"
+        assert retuned.fold_models[0].booster.params["num_leaves"] == 4
+        assert second.key("features") == first.key("features")
+
+    config_file = tmp_path / "best.toml"
+    config_file.write_text(tuned.best_params_toml())
+    assert load_config(config_file).lgbm.params["num_leaves"] == tuned.params["num_leaves"]
+
+
+def test_a_killed_search_resumes_with_its_finished_trials(tmp_path):
+    cache = tmp_path / "cache"
+    process = subprocess.Popen(tune_command(cache, tmp_path / "o1", 8), cwd=ROOT, start_new_session=True)
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        time.sleep(0.5)
+        if (cache / "tune").exists() and optuna.study.get_all_study_names(default_storage_url(cache)):
+            if len(finished(the_study(cache))) >= 2:
+                break
+    assert process.poll() is None, "the search finished before it could be killed"
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    before = {t.number: t.params for t in finished(the_study(cache))}
+    assert 2 <= len(before) < 8 and not list(cache.glob("tune_lgbm/*/meta.json"))
+
+    rerun = subprocess.run(tune_command(cache, tmp_path / "o2", 8), cwd=ROOT, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr
+    after = {t.number: t.params for t in finished(the_study(cache))}
+    assert len(after) == 8 and all(after[number] == params for number, params in before.items())
+
+
+def test_two_processes_share_one_study_without_errors_or_lost_trials(tmp_path):
+    cache = tmp_path / "cache"
+    processes = [
+        subprocess.Popen(
+            tune_command(cache, tmp_path / f"out{i}", 6),
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for i in range(2)
+    ]
+    results = [process.communicate(timeout=300) + (process.returncode,) for process in processes]
+    assert all(code == 0 for _, _, code in results), [err for _, err, _ in results]
+    trials = the_study(cache).get_trials(deepcopy=False)
+    states = {t.state for t in trials}
+    assert states <= {optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED}
+    assert 6 <= len(trials) <= 7  # two workers may each start the last trial
+    assert sorted(t.number for t in trials) == list(range(len(trials)))
+
+
+def test_the_tuned_preset_trains_the_full_preset_on_tuned_settings():
+    tuned, full = load_config(preset="tuned"), load_config(preset="full")
+    assert tuned.lgbm.settings == tuned.mlp.settings == "tuned" and set(tuned.tune.models) == {"lgbm", "mlp"}
+    assert tuned.features == full.features and tuned.blend == full.blend
+    assert tuned.section("tune_lgbm").base == full.lgbm
