@@ -14,6 +14,14 @@ from pathlib import Path
 
 from pipeline.ablation import DEFAULT_VARIANTS, format_ablation, load_variants, run_ablation
 from pipeline.api import open_runner
+from pipeline.compare import (
+    compare_runs,
+    compare_writers,
+    find_run,
+    format_comparison,
+    load_run,
+    row_losses_frame,
+)
 from pipeline.config import PRESETS, load_config
 from pipeline.cv import honesty_label
 from pipeline.errors import UserError
@@ -43,10 +51,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--stage",
-        choices=[*TARGETS, "tune", "ablate"],
+        choices=[*TARGETS, "tune", "ablate", "compare"],
         default="all",
         help="what to run (with what it needs); default: all. tune: the Optuna studies of [tune] models; "
-        "ablate: the variants table",
+        "ablate: the variants table; compare: two finished runs (--runs A B)",
     )
     parser.add_argument(
         "--preset",
@@ -96,6 +104,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--variants",
         type=Path,
         help="TOML list of variants for --stage ablate (default: pipeline/ablation.toml)",
+    )
+    parser.add_argument(
+        "--runs",
+        nargs=2,
+        metavar=("A", "B"),
+        help="--stage compare: two run folders (submissions/<run>) or ledger run ids; B is compared with A",
+    )
+    parser.add_argument(
+        "--seed-runs",
+        type=int,
+        default=0,
+        metavar="K",
+        help="--stage ablate: rerun the baseline with K other seeds to measure seed-to-seed noise",
     )
     parser.add_argument(
         "--write-sample",
@@ -165,7 +186,9 @@ def write_outputs(runner: Runner, out_dir: Path) -> StageOutputs:
     holdout = holdout_score(submission, runner.artifact("data"))
     info = run_info(runner, "all", results, holdout)
     info["tuned_settings"] = {t.model: t.params for t in tuned_settings(runner)}
-    write_run_folder(folder, submission, results, info, pruning, report, tuned_settings(runner))
+    data = runner.artifact("data")
+    rows = row_losses_frame(data.labels, data.classes, runner.artifact("folds"), results)
+    write_run_folder(folder, submission, results, info, pruning, report, tuned_settings(runner), rows)
     lines = (
         f"submission: {folder / 'submission.csv'}  (OOF and test predictions beside it)",
         f"report: {folder / 'report' / 'index.html'}",
@@ -245,9 +268,10 @@ def execute_ablation(args: argparse.Namespace, config) -> int:
     first = open_variant(())
     print(first.source.banner(), flush=True)
     start = time.perf_counter()
-    table = run_ablation(variants, open_variant, log)
+    table = run_ablation(variants, open_variant, log, seed_runs=args.seed_runs)
     seconds = time.perf_counter() - start
-    described = json.dumps([first.key("data"), args.preset, args.set, [v.overrides for v in variants]])
+    overrides = [v.overrides for v in variants]
+    described = json.dumps([first.key("data"), args.preset, args.set, overrides, args.seed_runs])
     run_id = hashlib.sha256(described.encode()).hexdigest()[:12]
     folder = args.out_dir / f"{first.source.kind}-ablation-{run_id}"
     write_folder(folder, ablation_writers(table))
@@ -257,9 +281,23 @@ def execute_ablation(args: argparse.Namespace, config) -> int:
     return 0
 
 
+def execute_comparison(args: argparse.Namespace) -> int:
+    """``--stage compare --runs A B``: paired differences of B against A, printed and written."""
+    if not args.runs:
+        raise UserError("--stage compare needs --runs A B (two run folders or ledger run ids)")
+    a, b = (load_run(find_run(reference, args.out_dir)) for reference in args.runs)
+    comparison = compare_runs(a, b)
+    print(format_comparison(comparison))
+    folder = write_folder(args.out_dir / f"compare-{a.name}-{b.name}", compare_writers(comparison, a, b))
+    print(f"comparison: {folder / 'index.html'} (and CSV tables beside it)")
+    return 0
+
+
 def execute_with(args: argparse.Namespace, config) -> int:
     if args.stage == "ablate":
         return execute_ablation(args, config)
+    if args.stage == "compare":
+        return execute_comparison(args)
     if args.write_sample is not None:
         paths = SampleSource(config.sample).write(args.write_sample)
         print("wrote " + ", ".join(str(p) for p in paths))

@@ -33,9 +33,11 @@ def write_run_folder(
     importance: tuple[Importance, Selection] | None = None,
     report: Report | None = None,
     tuned: list[TunedSettings] = (),
+    row_losses: pd.DataFrame | None = None,
 ) -> Path:
-    """Write submission.csv, oof_<model>.csv, test_<model>.csv, run.json (and the importance files
-    when the run pruned features); the folder appears whole or not at all."""
+    """Write submission.csv, oof_<model>.csv, test_<model>.csv, run.json, row_losses.csv (each row's
+    OOF loss per model, for --stage compare), and the importance, report and tuning files when the run
+    has them; the folder appears whole or not at all."""
     writers: dict[str, Callable[[Path], None]] = {
         "submission.csv": lambda path: submission.to_csv(path, index=False)
     }
@@ -48,6 +50,8 @@ def write_run_folder(
         writers.update(report_writers(report, prefix="report/"))
     if tuned:
         writers.update(tune_writers(tuned))
+    if row_losses is not None:
+        writers["row_losses.csv"] = lambda path: row_losses.to_csv(path, float_format=FLOAT_FORMAT)
     writers["run.json"] = lambda path: path.write_text(json.dumps(run_info, indent=2, default=str), "utf-8")
     return write_folder(folder, writers)
 
