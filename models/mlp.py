@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Callable, Iterator
@@ -17,8 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.mlp_inputs import InputScaler, class_weights, fiber_slots, oversample_rows
-from models.mlp_net import TabularNet
+from models.mlp_inputs import InputScaler, class_weights, fiber_slots, oversample_rows, quantile_bins
+from models.mlp_net import make_net
 from pipeline.cv import TUNED_ON_THESE_FOLDS, ModelResult, StoppingPlan, cross_validate
 from pipeline.errors import ConfigError
 from pipeline.metrics import multiclass_log_loss
@@ -91,7 +92,14 @@ def make_schedule(name: str, optimiser: torch.optim.Optimizer, total_steps: int)
     if name == "onecycle":
         max_lr = optimiser.param_groups[0]["lr"]
         return torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=max_lr, total_steps=total_steps), True
+    if name == "coslog4":  # RealMLP's: four cosine cycles, on a log scale of training time
+        return torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: coslog4(step / total_steps)), True
     return None, False
+
+
+def coslog4(t: float) -> float:
+    """RealMLP's learning-rate factor at training fraction t: 0.5 (1 - cos(2 pi log2(1 + 15 t)))."""
+    return 0.5 * (1.0 - math.cos(2.0 * math.pi * math.log2(1.0 + 15.0 * min(t, 1.0))))
 
 
 def train_one_epoch(
@@ -114,7 +122,7 @@ def train_one_epoch(
         if len(batch) < 2:  # batch norm needs two rows
             continue
         optimiser.zero_grad(set_to_none=True)
-        loss = loss_fn(net(numeric[batch], fiber[batch]), labels[batch])
+        loss = ensemble_loss(loss_fn, net(numeric[batch], fiber[batch]), labels[batch])
         loss.backward()
         optimiser.step()
         if step_schedule is not None:
@@ -124,15 +132,28 @@ def train_one_epoch(
     return total / max(seen, 1)
 
 
+def ensemble_loss(loss_fn: nn.Module, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The loss of every head of an ensemble (rows, k, classes) on the same rows, or of one head."""
+    if logits.dim() == 3:
+        return loss_fn(logits.flatten(0, 1), labels.repeat_interleave(logits.shape[1]))
+    return loss_fn(logits, labels)
+
+
+def probabilities(logits: torch.Tensor) -> torch.Tensor:
+    """Class probabilities; an ensemble's are the mean of its heads' probabilities."""
+    proba = torch.softmax(logits.double(), dim=-1)
+    return proba.mean(dim=1) if proba.dim() == 3 else proba
+
+
 @torch.no_grad()
 def predict_proba_in_batches(net: nn.Module, numeric: torch.Tensor, fiber: torch.Tensor) -> np.ndarray:
     """Class probabilities in batches, in float64."""
     net.eval()
     parts = [
-        torch.softmax(net(numeric[i : i + PREDICT_BATCH], fiber[i : i + PREDICT_BATCH]).double(), dim=1)
+        probabilities(net(numeric[i : i + PREDICT_BATCH], fiber[i : i + PREDICT_BATCH]))
         for i in range(0, len(numeric), PREDICT_BATCH)
     ]
-    return torch.cat(parts).cpu().numpy() if parts else np.zeros((0, net.head[-1].out_features))
+    return torch.cat(parts).cpu().numpy()
 
 
 class MlpFoldModel:
@@ -142,7 +163,7 @@ class MlpFoldModel:
         self.cfg, self.n_classes, self.seed, self.label = cfg, n_classes, seed, label
         self.inputs = MlpInputs(cfg, fiber_column)
         self.device = resolve_device(cfg.device)
-        self.net: TabularNet | None = None
+        self.net: nn.Module | None = None
         self.history: list[tuple[int, float, float]] = []
         self.best_epoch = 0
         self.seconds = 0.0
@@ -164,12 +185,19 @@ class MlpFoldModel:
         cfg, device = self.cfg, self.device
         rows = oversample_rows(y_fit, cfg.oversample_min_count, np.random.default_rng(self.seed))
         self.inputs.fit(x_fit)
-        numeric, fiber = self.inputs.tensors(x_fit[rows], device)
+        numeric, fiber = self.inputs.tensors(x_fit, device)
+        bins = (
+            quantile_bins(numeric.cpu().numpy(), cfg.piecewise_bins)
+            if cfg.numeric_embedding == "piecewise"
+            else None
+        )
+        index = torch.from_numpy(rows).to(device)
+        numeric, fiber = numeric[index], fiber[index]
         labels = torch.from_numpy(np.asarray(y_fit[rows], dtype=np.int64)).to(device)
         held_out = (
             (self.inputs.tensors(x_stop, device), y_stop) if x_stop is not None and len(x_stop) else None
         )
-        self.net = TabularNet(numeric.shape[1], self.n_classes, cfg).to(device)
+        self.net = make_net(numeric.shape[1], self.n_classes, cfg, bins).to(device)
         self._train(numeric, fiber, labels, self._loss(y_fit), held_out)
 
     def _loss(self, y_fit: np.ndarray) -> nn.Module:

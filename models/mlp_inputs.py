@@ -9,6 +9,18 @@ FIBER_SLOTS = 1001
 """Embedding rows: fiberID 1..1000 own a row each; row 0 takes any fiberID outside that range."""
 
 
+SMOOTH_CLIP = 3.0
+
+
+class SmoothClippedRobustScaler(RobustScaler):
+    """RealMLP's input scaling (Holzmüller et al., 2024): robust scaling (median, interquartile range),
+    then a smooth clip x / sqrt(1 + (x / 3)^2) that keeps outliers within about ±3."""
+
+    def transform(self, x):
+        scaled = super().transform(x)
+        return scaled / np.sqrt(1.0 + (scaled / SMOOTH_CLIP) ** 2)
+
+
 def make_scaler(scaling: str, n_rows: int, seed: int = 0):
     """A fresh scikit-learn scaler for ``scaling`` (fitted later on ``n_rows`` rows), or None for ``none``."""
     scalers = {
@@ -16,6 +28,7 @@ def make_scaler(scaling: str, n_rows: int, seed: int = 0):
         "standard": StandardScaler,
         "minmax": MinMaxScaler,
         "robust": RobustScaler,
+        "robust_smooth": SmoothClippedRobustScaler,
         "quantile": lambda: QuantileTransformer(
             n_quantiles=min(1000, n_rows), output_distribution="normal", subsample=100_000, random_state=seed
         ),
@@ -90,3 +103,14 @@ def class_weights(labels: np.ndarray, n_classes: int, rule: str) -> np.ndarray |
         weights = np.sqrt(weights)
     weights /= (weights[labels]).mean()
     return weights
+
+
+def quantile_bins(x: np.ndarray, n_bins: int) -> list[np.ndarray]:
+    """Bin edges of each column at its quantiles (piecewise-linear embeddings), from the rows given
+    (a fold's fit rows). Repeated edges merge; a column with one value gets one bin around it."""
+    edges = np.quantile(np.asarray(x, dtype=np.float64), np.linspace(0.0, 1.0, n_bins + 1), axis=0)
+    bins = []
+    for column in edges.T:
+        unique = np.unique(column)
+        bins.append(unique if len(unique) >= 2 else np.array([unique[0] - 0.5, unique[0] + 0.5]))
+    return bins

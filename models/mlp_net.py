@@ -1,10 +1,20 @@
-"""The MLP's network: an optional non-local block over the features, a fiberID embedding, an MLP head."""
+"""The MLP's networks.
+
+``TabularNet``: optional numeric embeddings (periodic or piecewise-linear, from Gorishniy et al.'s
+``rtdl_num_embeddings``), an optional non-local block over the features, a fiberID embedding and an
+MLP head. ``TabMNet``: TabM (Gorishniy et al., ICLR 2025, the authors' ``tabm`` package), k MLPs
+sharing their weights through BatchEnsemble adapters, trained together; it returns every head's
+logits and the prediction is the mean of the heads' probabilities.
+"""
 
 from __future__ import annotations
 
 import math
+import warnings
 from typing import TYPE_CHECKING
 
+import numpy as np
+import rtdl_num_embeddings
 import torch
 from torch import nn
 
@@ -54,16 +64,51 @@ class NonLocalBlock(nn.Module):
 
 
 class AttentionBody(nn.Module):
-    """Feature tokens, one non-local block, then the tokens flattened for the head."""
+    """Feature tokens (numeric embeddings, or a line per feature), one non-local block, then the
+    tokens flattened for the head."""
 
-    def __init__(self, n_features: int, dim: int):
+    def __init__(self, n_features: int, dim: int, tokens: nn.Module | None = None):
         super().__init__()
-        self.tokens = FeatureTokens(n_features, dim)
+        self.tokens = tokens if tokens is not None else FeatureTokens(n_features, dim)
         self.block = NonLocalBlock(dim)
         self.width = n_features * dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.block(self.tokens(x)).flatten(1)
+
+
+class EmbeddedFeatures(nn.Module):
+    """Numeric embeddings, flattened for the head."""
+
+    def __init__(self, embeddings: nn.Module, n_features: int, dim: int):
+        super().__init__()
+        self.embeddings = embeddings
+        self.width = n_features * dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.embeddings(x).flatten(1)
+
+
+def numeric_embeddings(n_numeric: int, cfg: MlpConfig, bins: list[np.ndarray] | None) -> nn.Module | None:
+    """Periodic (PLR: sin/cos of learned frequencies, a linear layer, ReLU) or piecewise-linear
+    embeddings of each numeric feature (bins fitted on the fold's fit rows), or None."""
+    if cfg.numeric_embedding == "periodic":
+        return rtdl_num_embeddings.PeriodicEmbeddings(
+            n_numeric,
+            cfg.numeric_embedding_dim,
+            n_frequencies=cfg.periodic_frequencies,
+            frequency_init_scale=cfg.periodic_scale,
+            activation=True,
+            lite=False,
+        )
+    if cfg.numeric_embedding == "piecewise":
+        edges = [torch.as_tensor(b, dtype=torch.float32) for b in bins]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a feature with a single bin is fine (a min-max line)
+            return rtdl_num_embeddings.PiecewiseLinearEmbeddings(
+                edges, cfg.numeric_embedding_dim, activation=False, version="B"
+            )
+    return None
 
 
 def mlp_head(width_in: int, n_classes: int, cfg: MlpConfig) -> nn.Sequential:
@@ -85,9 +130,14 @@ def mlp_head(width_in: int, n_classes: int, cfg: MlpConfig) -> nn.Sequential:
 class TabularNet(nn.Module):
     """Logits for ``n_classes`` from scaled numeric features and (optionally) a fiberID embedding."""
 
-    def __init__(self, n_numeric: int, n_classes: int, cfg: MlpConfig):
+    def __init__(self, n_numeric: int, n_classes: int, cfg: MlpConfig, bins: list[np.ndarray] | None = None):
         super().__init__()
-        self.body = AttentionBody(n_numeric, cfg.attention_dim) if cfg.architecture == "attention" else None
+        embeddings = numeric_embeddings(n_numeric, cfg, bins)
+        dim = cfg.numeric_embedding_dim if embeddings is not None else cfg.attention_dim
+        if cfg.architecture == "attention":
+            self.body = AttentionBody(n_numeric, dim, embeddings)
+        else:
+            self.body = None if embeddings is None else EmbeddedFeatures(embeddings, n_numeric, dim)
         width = self.body.width if self.body is not None else n_numeric
         self.embedding = None
         if cfg.embedding_dim > 0:
@@ -101,3 +151,37 @@ class TabularNet(nn.Module):
         if self.embedding is not None:
             parts.append(self.embedding(fiber))
         return self.head(torch.cat(parts, dim=1))
+
+
+TABM_ACTIVATIONS = {"relu": "ReLU", "gelu": "GELU", "silu": "SiLU", "leaky_relu": "LeakyReLU"}
+
+
+class TabMNet(nn.Module):
+    """TabM: ``ensemble_size`` MLPs (``depth`` blocks of ``hidden``) sharing weights, on the numeric
+    embeddings (if any) and the fiberID one-hot (if ``embedding_dim`` > 0). Returns (rows, k, classes)."""
+
+    def __init__(self, n_numeric: int, n_classes: int, cfg: MlpConfig, bins: list[np.ndarray] | None = None):
+        super().__init__()
+        import tabm
+
+        self.uses_fiber = cfg.embedding_dim > 0
+        self.model = tabm.TabM.make(
+            n_num_features=n_numeric,
+            cat_cardinalities=[FIBER_SLOTS] if self.uses_fiber else None,
+            d_out=n_classes,
+            num_embeddings=numeric_embeddings(n_numeric, cfg, bins),
+            k=cfg.ensemble_size,
+            n_blocks=max(cfg.depth, 1),
+            d_block=cfg.hidden,
+            dropout=cfg.dropout,
+            activation=TABM_ACTIVATIONS[cfg.activation],
+        )
+
+    def forward(self, numeric: torch.Tensor, fiber: torch.Tensor) -> torch.Tensor:
+        return self.model(numeric, fiber.unsqueeze(1) if self.uses_fiber else None)
+
+
+def make_net(n_numeric: int, n_classes: int, cfg: MlpConfig, bins: list[np.ndarray] | None) -> nn.Module:
+    """The configured network."""
+    network = TabMNet if cfg.architecture == "tabm" else TabularNet
+    return network(n_numeric, n_classes, cfg, bins)

@@ -108,10 +108,16 @@ class LgbmConfig:
 class MlpConfig:
     """PyTorch MLP trainer: inputs scaled per fold, optional fiberID embedding and attention block."""
 
-    scaling: str = choice("robust", ("none", "standard", "minmax", "robust", "quantile"))
+    scaling: str = choice("robust", ("none", "standard", "minmax", "robust", "robust_smooth", "quantile"))
     clip_quantile: float = 0.001
     embedding_dim: int = 0
-    architecture: str = choice("plain", ("plain", "attention"))
+    architecture: str = choice("plain", ("plain", "attention", "tabm"))
+    numeric_embedding: str = choice("none", ("none", "periodic", "piecewise"))
+    numeric_embedding_dim: int = 16
+    periodic_frequencies: int = 24
+    periodic_scale: float = 0.1
+    piecewise_bins: int = 32
+    ensemble_size: int = 32
     hidden: int = 256
     depth: int = 3
     dropout: float = 0.1
@@ -123,7 +129,7 @@ class MlpConfig:
     patience: int = 6
     learning_rate: float = 1e-3
     weight_decay: float = 1e-4
-    schedule: str = choice("plateau", ("plateau", "cosine", "onecycle", "constant"))
+    schedule: str = choice("plateau", ("plateau", "cosine", "onecycle", "coslog4", "constant"))
     label_smoothing: float = 0.0
     class_weight: str = choice("none", ("none", "balanced", "sqrt"))
     oversample_min_count: int = 0
@@ -143,6 +149,11 @@ class MlpConfig:
             "depth": self.depth >= 0,
             "dropout": 0.0 <= self.dropout < 1.0,
             "attention_dim": self.attention_dim > 0,
+            "numeric_embedding_dim": self.numeric_embedding_dim > 0,
+            "periodic_frequencies": self.periodic_frequencies > 0,
+            "periodic_scale": self.periodic_scale > 0,
+            "piecewise_bins": self.piecewise_bins >= 2,
+            "ensemble_size": self.ensemble_size >= 1,
             "batch_size": self.batch_size > 0,
             "max_epochs": self.max_epochs > 0,
             "patience": self.patience > 0,
@@ -246,6 +257,8 @@ def lgbm_key_ok(name: str) -> bool:
 MLP_TUNABLE = {
     "scaling", "clip_quantile", "embedding_dim", "architecture", "hidden", "depth", "dropout", "norm",
     "activation", "attention_dim", "batch_size", "learning_rate", "weight_decay", "schedule",
+    "numeric_embedding", "numeric_embedding_dim", "periodic_frequencies", "periodic_scale", "piecewise_bins",
+    "ensemble_size",
     "label_smoothing", "class_weight", "oversample_min_count", "patience",
 }  # fmt: skip
 

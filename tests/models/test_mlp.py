@@ -40,7 +40,7 @@ def fit_model(cfg: MlpConfig, x, y, x_stop=None, y_stop=None, n_classes=4, fiber
     return model
 
 
-@pytest.mark.parametrize("scaling", ["none", "standard", "minmax", "robust", "quantile"])
+@pytest.mark.parametrize("scaling", ["none", "standard", "minmax", "robust", "robust_smooth", "quantile"])
 def test_every_scaling_gives_finite_losses_on_wild_magnitudes(scaling):
     x, y = blobs()
     x[:4, 0] = [-5_310_802.0, 6e6, -1e6, 1e6]
@@ -99,14 +99,14 @@ def test_oversampling_in_cv_sees_only_each_folds_fit_rows(monkeypatch, inputs):
 def test_fiber_embedding_is_learned_jointly(monkeypatch):
     x, y = blobs()
     created = []
-    original = mlp.TabularNet
+    original = mlp.make_net
 
     def recording(*args, **kwargs):
         net = original(*args, **kwargs)
         created.append(net.embedding.weight.detach().clone())
         return net
 
-    monkeypatch.setattr(mlp, "TabularNet", recording)
+    monkeypatch.setattr(mlp, "make_net", recording)
     model = fit_model(replace(FAST, embedding_dim=4), x, y, *blobs(60, seed=2))
     used = np.unique(x[:, 5].astype(int))
     after = model.net.embedding.weight.detach()
@@ -188,3 +188,62 @@ def test_tiny_config_trains_quickly_end_to_end(inputs):
     result = train_mlp(data, features, folds, load_config(overrides=TINY).mlp)
     uniform = np.log(19)
     assert result.oof_score < uniform
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"numeric_embedding": "periodic"},
+        {"numeric_embedding": "piecewise", "piecewise_bins": 8},
+        {"numeric_embedding": "periodic", "architecture": "attention"},
+        {"architecture": "tabm", "ensemble_size": 4},
+        {"architecture": "tabm", "ensemble_size": 4, "numeric_embedding": "piecewise", "embedding_dim": 2},
+        {"scaling": "robust_smooth", "schedule": "coslog4"},
+    ],
+)
+def test_embeddings_ensembles_and_realmlp_options_train_and_predict(options):
+    x, y = blobs()
+    x[:, 2] = 1.0  # a constant column: one piecewise bin, no error
+    model = fit_model(replace(FAST, max_epochs=4, **options), x, y, *blobs(60, seed=2))
+    proba = model.predict_proba(x[:30])
+    assert proba.shape == (30, 4) and np.allclose(proba.sum(axis=1), 1.0) and np.isfinite(proba).all()
+    assert multiclass_log_loss(y[:30], proba) < np.log(4)  # it learned something
+
+
+def test_piecewise_bins_come_from_the_fit_rows_only(monkeypatch):
+    x, y = blobs()
+    seen = []
+    original = mlp.quantile_bins
+    monkeypatch.setattr(
+        mlp, "quantile_bins", lambda values, n: seen.append(len(values)) or original(values, n)
+    )
+    x_stop, y_stop = blobs(60, seed=2)
+    fit_model(
+        replace(FAST, max_epochs=2, numeric_embedding="piecewise", oversample_min_count=500),
+        x,
+        y,
+        x_stop,
+        y_stop,
+    )
+    assert seen == [len(x)]  # the fit rows, once each: not the held-out rows, not oversampled copies
+
+
+def test_a_tabm_ensemble_predicts_the_mean_of_its_heads_probabilities():
+    x, y = blobs()
+    model = fit_model(replace(FAST, max_epochs=2, architecture="tabm", ensemble_size=3), x, y)
+    numeric, fiber = model.inputs.tensors(x[:10], model.device)
+    with torch.no_grad():
+        heads = torch.softmax(model.net.eval()(numeric, fiber).double(), dim=-1)
+    assert heads.shape == (10, 3, 4)
+    assert np.allclose(model.predict_proba(x[:10]), heads.mean(dim=1).numpy())
+
+
+def test_smooth_clipping_keeps_wild_values_within_about_three():
+    from models.mlp_inputs import SmoothClippedRobustScaler
+
+    x = np.random.default_rng(0).normal(size=(500, 3))
+    scaler = SmoothClippedRobustScaler().fit(x)
+    out = scaler.transform(np.array([[1e6, -1e6, 0.0]]))
+    assert np.all(np.abs(out) < 3.0) and out[0, 0] > 2.99 and out[0, 1] < -2.99 and abs(out[0, 2]) < 0.1
+    middle = scaler.transform(x)
+    assert np.corrcoef(middle[:, 0], x[:, 0])[0, 1] > 0.99  # near-linear where the data lie
