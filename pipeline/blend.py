@@ -55,18 +55,20 @@ class BlendFit:
         """Blend probabilities ``stacked`` (models, rows, classes) into (rows, classes)."""
         return np.exp(self.log_proba(BlendInputs(stacked)))
 
-    def log_proba(self, inputs: BlendInputs) -> np.ndarray:
-        """Normalised log probabilities of the blend."""
+    def mixed(self, inputs: BlendInputs) -> np.ndarray:
+        """The weighted combination before temperature and normalisation (rows, classes)."""
         if self.method == "linear":
-            log_p = np.log(np.clip(np.tensordot(self.weights, inputs.proba, axes=1), EPSILON, 1.0))
-        else:
-            log_p = np.tensordot(self.weights, inputs.log_proba, axes=1)
-        log_p = log_p / self.temperature
+            return np.log(np.clip(np.tensordot(self.weights, inputs.proba, axes=1), EPSILON, 1.0))
+        return np.tensordot(self.weights, inputs.log_proba, axes=1)
+
+    def log_proba(self, inputs: BlendInputs, mixed: np.ndarray | None = None) -> np.ndarray:
+        """Normalised log probabilities of the blend (``mixed`` reused when given)."""
+        log_p = (self.mixed(inputs) if mixed is None else mixed) / self.temperature
         return log_p - logsumexp(log_p, axis=1, keepdims=True)
 
-    def loss(self, inputs: BlendInputs, labels: np.ndarray) -> float:
+    def loss(self, inputs: BlendInputs, labels: np.ndarray, mixed: np.ndarray | None = None) -> float:
         """Log loss on ``labels`` (probabilities floored at the metric's epsilon)."""
-        log_p = self.log_proba(inputs)[np.arange(len(labels)), labels]
+        log_p = self.log_proba(inputs, mixed)[np.arange(len(labels)), labels]
         return float(-np.mean(np.maximum(log_p, np.log(EPSILON))))
 
 
@@ -85,14 +87,46 @@ def fit_blend(method: str, stacked, labels: np.ndarray, temperature: bool) -> Bl
     fit = BlendFit(method, weights)
     if not temperature:
         return fit
+    mixed = fit.mixed(inputs)
     best = minimize_scalar(
-        lambda t: BlendFit(method, weights, t).loss(inputs, labels), bounds=(0.25, 4.0), method="bounded"
+        lambda t: BlendFit(method, weights, t).loss(inputs, labels, mixed),
+        bounds=(0.25, 4.0),
+        method="bounded",
     )
     return BlendFit(method, weights, float(best.x))
 
 
+class WeightObjective:
+    """Log loss of the blend (temperature 1) as a function of its weights, with its gradient, for the
+    optimiser. Linear blends need only each row's true-class and total probabilities; geometric ones
+    the log probabilities of every class."""
+
+    def __init__(self, method: str, inputs: BlendInputs, labels: np.ndarray):
+        self.method = method
+        rows = np.arange(len(labels))
+        if method == "linear":
+            self.true = inputs.proba[:, rows, labels]  # (models, rows)
+            self.total = inputs.proba.sum(axis=2)
+        else:
+            self.log_proba = inputs.log_proba  # (models, rows, classes)
+            self.true = inputs.log_proba[:, rows, labels]
+
+    def __call__(self, weights: np.ndarray) -> tuple[float, np.ndarray]:
+        if self.method == "linear":
+            true, total = np.maximum(weights @ self.true, EPSILON), weights @ self.total
+            loss = np.mean(np.log(total) - np.log(true))
+            return float(loss), (self.total / total - self.true / true).mean(axis=1)
+        mixed = np.tensordot(weights, self.log_proba, axes=1)  # (rows, classes)
+        norm = logsumexp(mixed, axis=1)
+        loss = np.mean(norm - weights @ self.true)
+        softmax = np.exp(mixed - norm[:, None])
+        expected = np.einsum("rc,mrc->m", softmax, self.log_proba) / len(norm)
+        return float(loss), expected - self.true.mean(axis=1)
+
+
 def fit_simplex_weights(method: str, stacked, labels: np.ndarray) -> np.ndarray:
-    """Non-negative weights summing to 1 that minimise the blend's log loss on ``labels``."""
+    """Non-negative weights summing to 1 that minimise the blend's log loss on ``labels`` (SLSQP with
+    the analytic gradient; each single model is also a candidate)."""
     inputs = stacked if isinstance(stacked, BlendInputs) else BlendInputs(stacked)
     n = len(inputs.proba)
     if n == 1:
@@ -102,11 +136,12 @@ def fit_simplex_weights(method: str, stacked, labels: np.ndarray) -> np.ndarray:
         return BlendFit(method, weights).loss(inputs, labels)
 
     result = minimize(
-        loss,
+        WeightObjective(method, inputs, labels),
         np.full(n, 1.0 / n),
+        jac=True,
         method="SLSQP",
         bounds=[(0.0, 1.0)] * n,
-        constraints=({"type": "eq", "fun": lambda w: w.sum() - 1.0},),
+        constraints=({"type": "eq", "fun": lambda w: w.sum() - 1.0, "jac": lambda w: np.ones_like(w)},),
         options={"ftol": 1e-10, "maxiter": 200},
     )
     candidates = [np.clip(result.x, 0.0, None)] + list(np.eye(n))
