@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import json
 import tomllib
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Any, get_type_hints
 
@@ -497,14 +499,26 @@ def _check_open_keys(section: str, params: dict) -> dict:
     return dict(sorted(params.items()))
 
 
-def _lightgbm_parameter_names() -> set[str] | None:
+LIGHTGBM_PARAMS_PATH = Path(__file__).with_name("lightgbm_params.json")
+
+
+@functools.lru_cache(maxsize=1)
+def _lightgbm_parameter_names() -> frozenset[str] | None:
+    """LightGBM's parameter names and aliases: from the list written for the installed version by
+    tools/lightgbm_params.py (no LightGBM import), else from LightGBM itself; None if neither works."""
+    try:
+        stored = json.loads(LIGHTGBM_PARAMS_PATH.read_text(encoding="utf-8"))
+        if stored["lightgbm"] == metadata.version("lightgbm"):
+            return frozenset(stored["names"])
+    except (OSError, ValueError, KeyError, metadata.PackageNotFoundError):
+        pass
     try:
         from lightgbm.basic import _ConfigAliases
 
         aliases = _ConfigAliases._get_all_param_aliases()
     except (ImportError, AttributeError):
         return None
-    return set(aliases) | {alias for names in aliases.values() for alias in names}
+    return frozenset(aliases) | {alias for names in aliases.values() for alias in names}
 
 
 def _unknown(what: str, name: str, valid) -> str:

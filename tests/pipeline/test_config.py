@@ -89,3 +89,19 @@ def test_parallel_settings_are_not_in_any_stage_key(tmp_path):
         runner = make_runner(config, tmp_path)
         keys[backend] = [runner.key(name) for name in runner.graph]
     assert keys["sequential"] == keys["processes"] == keys["dask"]
+
+
+def test_the_shipped_lightgbm_parameter_list_matches_the_installed_lightgbm():
+    """Checking [lgbm] keys reads pipeline/lightgbm_params.json instead of importing LightGBM; the file
+    must say what LightGBM itself says (rerun tools/lightgbm_params.py after an upgrade)."""
+    import json
+    from importlib import metadata
+
+    from lightgbm.basic import _ConfigAliases
+
+    from pipeline.config import LIGHTGBM_PARAMS_PATH
+
+    stored = json.loads(LIGHTGBM_PARAMS_PATH.read_text())
+    assert stored["lightgbm"] == metadata.version("lightgbm"), "rerun tools/lightgbm_params.py"
+    aliases = _ConfigAliases._get_all_param_aliases()
+    assert set(stored["names"]) == set(aliases) | {a for names in aliases.values() for a in names}
