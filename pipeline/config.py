@@ -110,23 +110,25 @@ class LgbmConfig:
 class MlpConfig:
     """PyTorch MLP trainer: inputs scaled per fold, optional fiberID embedding and attention block."""
 
-    scaling: str = choice("robust", ("none", "standard", "minmax", "robust", "robust_smooth", "quantile"))
+    scaling: str = choice(
+        "robust_smooth", ("none", "standard", "minmax", "robust", "robust_smooth", "quantile")
+    )
     clip_quantile: float = 0.001
     embedding_dim: int = 0
     architecture: str = choice("plain", ("plain", "attention", "tabm"))
-    numeric_embedding: str = choice("none", ("none", "periodic", "piecewise"))
+    numeric_embedding: str = choice("piecewise", ("none", "periodic", "piecewise"))
     numeric_embedding_dim: int = 16
     periodic_frequencies: int = 24
     periodic_scale: float = 0.1
     piecewise_bins: int = 32
-    ensemble_size: int = 32
+    ensemble_size: int = 8
     hidden: int = 256
-    depth: int = 3
+    depth: int = 2
     dropout: float = 0.1
     norm: str = choice("layer", ("layer", "batch", "none"))
     activation: str = choice("silu", ("relu", "gelu", "silu", "leaky_relu"))
     attention_dim: int = 8
-    batch_size: int = 512
+    batch_size: int = 1024
     max_epochs: int = 60
     patience: int = 6
     learning_rate: float = 1e-3
