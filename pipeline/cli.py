@@ -6,11 +6,15 @@ import argparse
 import dataclasses
 import hashlib
 import json
+import math
+import os
 import sys
 import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+
+import pandas as pd
 
 from pipeline.ablation import DEFAULT_VARIANTS, format_ablation, load_variants, run_ablation
 from pipeline.api import open_runner
@@ -32,6 +36,7 @@ from pipeline.outputs import (
     importance_writers,
     report_writers,
     tune_writers,
+    write_file,
     write_folder,
     write_run_folder,
 )
@@ -39,6 +44,7 @@ from pipeline.parallel import parallel_session
 from pipeline.progress import set_quiet
 from pipeline.report import summary_table
 from pipeline.runner import Runner, library_versions, silent, stderr_log
+from pipeline.site import ModelLine, index_page, index_rows, run_page
 from pipeline.sources import FileSource, SampleSource
 from pipeline.studies import default_storage_url, study_storage
 from pipeline.submission import holdout_score
@@ -188,12 +194,47 @@ def write_outputs(runner: Runner, out_dir: Path) -> StageOutputs:
     info["tuned_settings"] = {t.model: t.params for t in tuned_settings(runner)}
     data = runner.artifact("data")
     rows = row_losses_frame(data.labels, data.classes, runner.artifact("folds"), results)
-    write_run_folder(folder, submission, results, info, pruning, report, tuned_settings(runner), rows)
+    page = run_page_html(runner, report, results, holdout)
+    write_run_folder(folder, submission, results, info, pruning, report, tuned_settings(runner), rows, page)
     lines = (
         f"submission: {folder / 'submission.csv'}  (OOF and test predictions beside it)",
         f"report: {folder / 'report' / 'index.html'}",
     )
     return StageOutputs(folder, holdout_row(holdout), lines, holdout)
+
+
+def run_page_html(runner: Runner, report, results: list, holdout: dict | None) -> str:
+    """The run's page: each model's score, honesty, time and cache state on top, then the report."""
+    lines = []
+    for result in results:
+        record = runner.records.get(result.name)
+        seconds = (record.meta.get("seconds", record.seconds) if record else math.nan) or math.nan
+        cached = "yes" if record is not None and record.status != "computed" else "no"
+        lines.append(ModelLine(result.name, result.oof_score, result.honesty, float(seconds), cached))
+    blend = results[-1]
+    if "optimistic_score" in blend.info:
+        reasons = (*blend.optimism, blend.info["optimistic_because"])
+        optimistic = blend.info["optimistic_score"]
+        lines.append(ModelLine("blend (all-OOF weights)", optimistic, honesty_label(reasons), math.nan, "—"))
+    duplicates = runner.artifact("folds").duplicates.describe()
+    facts = [runner.source.banner().split(" (")[0].split(",")[0], duplicates]
+    if holdout is not None:
+        facts.append(f"simulated holdout {holdout['log_loss']:.4f} ± {holdout['standard_error']:.4f} (s.e.)")
+    title = f"Run {runner.key('submission')[:12]}"
+    return run_page(report.body, title, facts, lines, blend.info.get("weights") or {})
+
+
+def write_runs_index(out_dir: Path) -> Path:
+    """submissions/index.html: every run of the ledger, with a link to its page when it has one."""
+    ledger = pd.read_csv(out_dir / LEDGER_NAME, dtype=str).fillna("")
+
+    def page_of(run) -> str:
+        if not run.submission:
+            return ""
+        page = Path(run.submission).parent / "report" / "index.html"
+        return os.path.relpath(page, out_dir) if page.exists() else ""
+
+    return write_file(out_dir / "index.html", index_page(index_rows(ledger, page_of)))
 
 
 def tuned_settings(runner: Runner) -> list:
@@ -320,8 +361,9 @@ def execute_with(args: argparse.Namespace, config) -> int:
     if duplicates:
         print(duplicates)
     print(f"\n{args.stage} finished in {seconds:.1f}s; cache: {args.cache_dir}/")
-    row = run_ledger_row(runner, args.stage, records, outputs, seconds)
+    row = run_ledger_row(runner, args.stage, records, outputs, seconds, command_options(args))
     append_to_ledger(args.out_dir / LEDGER_NAME, row)
+    print(f"runs: {write_runs_index(args.out_dir)}")
     for line in outputs.lines:
         print(line)
     return 0
@@ -363,7 +405,21 @@ def write_stage_outputs(runner: Runner, stage: str, out_dir: Path) -> StageOutpu
     return StageOutputs()
 
 
-def run_ledger_row(runner: Runner, stage: str, records: list, outputs: StageOutputs, seconds: float) -> dict:
+def command_options(args: argparse.Namespace) -> str:
+    """The preset and overrides a command ran with (what the runs index shows)."""
+    parts = [f"--preset {args.preset}"] if args.preset else []
+    if args.config:
+        parts.append(f"--config {args.config}")
+    user_sets = [item for item in args.set if not item.startswith("parallel.")]
+    parts += [f"--set {item}" for item in user_sets]
+    if args.data_dir:
+        parts.append(f"--data-dir {args.data_dir}")
+    return " ".join(parts)
+
+
+def run_ledger_row(
+    runner: Runner, stage: str, records: list, outputs: StageOutputs, seconds: float, options: str = ""
+) -> dict:
     """One ledger row: ids, hashes, every model's OOF log loss and honesty, the blend, duplicates, the
     simulated holdout, the submission, the time."""
     metas = {record.name: record.meta for record in records}
@@ -375,6 +431,7 @@ def run_ledger_row(runner: Runner, stage: str, records: list, outputs: StageOutp
     return ledger_row(
         run_id=runner.key(targets[0])[:12],
         stage=stage,
+        options=options,
         data=runner.source.kind,
         data_fingerprint=runner.key("data")[:12],
         config_hash=hashlib.sha256(config_json.encode()).hexdigest()[:12],

@@ -17,6 +17,7 @@ LEDGER_COLUMNS = (
     "finished_at",
     "run_id",
     "stage",
+    "options",
     "data",
     "data_fingerprint",
     "config_hash",

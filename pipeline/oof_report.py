@@ -25,23 +25,30 @@ from pipeline.cv import (
     honesty_label,  # noqa: E402
 )
 from pipeline.metrics import multiclass_log_loss, row_log_loss  # noqa: E402
+from pipeline.site import html_table, page  # noqa: E402
 
 if TYPE_CHECKING:
     from pipeline.config import ReportConfig
     from pipeline.data import Dataset
 
 
+WORST_CLASSES = 3
 MIN_BIN_ROWS = 20
 """Reliability bins with fewer rows are left out of the plot (their accuracy is noise), not the table."""
 
 
 @dataclass(frozen=True)
 class Report:
-    """Tables (DataFrames), pictures (file name -> PNG bytes) and the HTML page that shows them."""
+    """Tables (DataFrames), pictures (file name -> PNG bytes) and the HTML sections that show them."""
 
     tables: dict[str, pd.DataFrame]
     pictures: dict[str, bytes] = field(default_factory=dict)
-    html: str = ""
+    body: str = ""
+
+    @property
+    def html(self) -> str:
+        """The report alone as a page (a run's page puts its summary on top: ``pipeline/site.py``)."""
+        return page("Out-of-fold report", "<h1>Out-of-fold report</h1>" + self.body)
 
 
 def overview(labels: np.ndarray, results: list[ModelResult]) -> pd.DataFrame:
@@ -204,10 +211,8 @@ def build_report(data: Dataset, *artifacts, cfg: ReportConfig) -> Report:
     for study in studies:
         tables[f"tuning {study.model}: trials"] = study.trials
         pictures.update(study.pictures)
-    html_page = render_html(tables, pictures, aligned[-1]) + tuning_html(studies)
-    return Report(
-        tables=tables, pictures=pictures, html=html_page.replace("</body></html>", "") + "</body></html>"
-    )
+    body = render_body(tables, pictures, aligned[-1], extra=tuning_html(studies))
+    return Report(tables=tables, pictures=pictures, body=body)
 
 
 def tuning_html(studies: list) -> str:
@@ -219,46 +224,45 @@ def tuning_html(studies: list) -> str:
             f"<p>Best trial {study.best_trial} of {study.finished} finished: CV log loss "
             f"{study.best_score:.4f} (optimistic: chosen on these folds). Models trained on it are "
             f"labelled 'settings tuned on these folds'. Settings: {html.escape(str(study.params))}</p>",
-            "<div class='row'>",
+            "<div class='row pics'>",
             *(f"<img src='{name}' alt='{html.escape(name)}'>" for name in study.pictures),
             "</div>",
-            study.trials.to_html(float_format="%.4f", na_rep="—"),
+            html_table(study.trials),
         ]
     return "\n".join(parts)
 
 
-def render_html(
+def render_body(
     tables: dict[str, pd.DataFrame], pictures: dict[str, bytes], blend: ModelResult, extra: str = ""
 ) -> str:
-    """One self-contained page (pictures are files beside it), tables next to their pictures."""
+    """The report's sections (pictures are files beside the page), tables next to their pictures."""
     info = blend.info
-    weights = ", ".join(f"{name} {w:.3f}" for name, w in info.get("weights", {}).items())
+    per_class = tables["per-class log loss"]
+    share = f"{blend.name} share of loss"
+    worst = per_class[share].nlargest(WORST_CLASSES).index if share in per_class else []
     parts = [
-        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>OOF report</title>",
-        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;font-size:12px}"
-        "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}.row{display:flex;gap:2em;"
-        "align-items:flex-start;flex-wrap:wrap}img{max-width:700px}</style></head><body>",
-        "<h1>Out-of-fold report</h1>",
-        f"<p>Blend: {html.escape(str(info.get('method', 'linear')))}, weights {html.escape(weights)}, "
-        f"temperature {info.get('temperature', 1.0):.3f}. Nested log loss (each fold blended with weights "
-        f"fitted on the other folds) {blend.oof_score:.4f}: {html.escape(blend.honesty)}. With the weights "
-        f"fitted on all OOF rows: {info.get('optimistic_score', float('nan')):.4f} (optimistic).</p>",
         "<h2>Overview</h2>",
-        tables["overview"].to_html(float_format="%.4f"),
-        "<h2>Per-class log loss</h2><div class='row'>",
-        tables["per-class log loss"].to_html(float_format="%.4f"),
+        f"<p>Blend: {html.escape(str(info.get('method', 'linear')))}, temperature "
+        f"{info.get('temperature', 1.0):.3f}. Nested log loss (each fold blended with weights fitted on the "
+        f"other folds) {blend.oof_score:.4f}: {html.escape(blend.honesty)}. With the weights fitted on all "
+        f"OOF rows: {info.get('optimistic_score', float('nan')):.4f} (optimistic).</p>",
+        html_table(tables["overview"]),
+        f"<h2>Per-class log loss</h2><p class='legend'>Highlighted: the {WORST_CLASSES} classes with the "
+        "largest share of the blend's loss.</p><div class='row'>",
+        html_table(per_class, highlight=worst),
         "<img src='per_class_log_loss.png' alt='per-class log loss'></div>",
-        "<h2>Calibration</h2><img src='reliability.png' alt='reliability plot'>",
+        "<h2>Calibration</h2><img src='reliability.png' alt='reliability plot' class='pics'>",
+        "<h2>Confusion</h2>",
     ]
     for name in pictures:
         if name.startswith("confusion_"):
             model = name.removeprefix("confusion_").removesuffix(".png")
             pairs = tables[f"{model}: most confused pairs"]
             parts += [
-                f"<h2>{html.escape(model)}: confusion</h2><div class='row'>",
+                f"<h3>{html.escape(model)}</h3><div class='row pics'>",
                 f"<img src='{name}' alt='confusion matrix of {html.escape(model)}'>",
-                pairs.to_html(index=False, float_format="%.3f"),
+                html_table(pairs, index=False, digits=3),
                 "</div>",
             ]
-    parts += [extra, "</body></html>"]
+    parts.append(extra)
     return "\n".join(parts)

@@ -34,6 +34,7 @@ def write_run_folder(
     report: Report | None = None,
     tuned: list[TunedSettings] = (),
     row_losses: pd.DataFrame | None = None,
+    page: str | None = None,
 ) -> Path:
     """Write submission.csv, oof_<model>.csv, test_<model>.csv, run.json, row_losses.csv (each row's
     OOF loss per model, for --stage compare), and the importance, report and tuning files when the run
@@ -47,7 +48,7 @@ def write_run_folder(
     if importance is not None:
         writers.update(importance_writers(*importance))
     if report is not None:
-        writers.update(report_writers(report, prefix="report/"))
+        writers.update(report_writers(report, prefix="report/", page=page))
     if tuned:
         writers.update(tune_writers(tuned))
     if row_losses is not None:
@@ -89,10 +90,11 @@ def ablation_writers(table: pd.DataFrame) -> dict[str, Callable[[Path], None]]:
     }
 
 
-def report_writers(report: Report, prefix: str) -> dict[str, Callable[[Path], None]]:
-    """index.html, its PNG pictures and each table as CSV, under ``prefix`` in the folder."""
+def report_writers(report: Report, prefix: str, page: str | None = None) -> dict[str, Callable[[Path], None]]:
+    """index.html (``page``, else the report alone), its PNG pictures and each table as CSV, under
+    ``prefix`` in the folder."""
     writers: dict[str, Callable[[Path], None]] = {
-        f"{prefix}index.html": lambda path: path.write_text(report.html, "utf-8")
+        f"{prefix}index.html": lambda path: path.write_text(page or report.html, "utf-8")
     }
     for name, picture in report.pictures.items():
         writers[f"{prefix}{name}"] = lambda path, picture=picture: path.write_bytes(picture)
@@ -110,6 +112,20 @@ def _table_writer(table: pd.DataFrame) -> Callable[[Path], None]:
 
 def _csv_writer(proba: pd.DataFrame) -> Callable[[Path], None]:
     return lambda path: prediction_frame(proba).to_csv(path, float_format=FLOAT_FORMAT)
+
+
+def write_file(path: Path, text: str) -> Path:
+    """Write a text file atomically (a temporary file beside it, then a rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    return path
 
 
 def write_folder(folder: Path, writers: dict[str, Callable[[Path], None]]) -> Path:
