@@ -94,6 +94,8 @@ def train_lgbm(
     data: Dataset,
     features: FeatureTable,
     folds: Folds,
+    tuned: TunedSettings | None = None,
+    *,
     cfg: LgbmConfig,
     name: str = "lgbm",
     kept: tuple[tuple[str, ...], ...] | None = None,
@@ -101,8 +103,11 @@ def train_lgbm(
     on_fold: Callable[[int, float, float], None] | None = None,
 ) -> ModelResult:
     """LightGBM on every fold: OOF for each train row, test averaged over the fold models.
-    ``kept``: the features each fold trains on (one tuple per fold); default all. ``optimism`` and
-    ``on_fold``: as ``cross_validate``."""
+    ``tuned``: a study whose best settings go on top of ``cfg`` (the score is then labelled: they
+    were chosen on these folds). ``kept``: the features each fold trains on (one tuple per fold);
+    default all. ``optimism`` and ``on_fold``: as ``cross_validate``."""
+    if tuned is not None:
+        cfg, optimism = with_params(cfg, tuned.params), (*optimism, TUNED_ON_THESE_FOLDS)
 
     def make_model(fold: int, seed_index: int):
         fold_kept = None if kept is None else kept[fold]
@@ -131,39 +136,19 @@ def train_lgbm(
 
 
 def train_lgbm_pruned(
-    data: Dataset, features: FeatureTable, folds: Folds, selection: Selection, cfg: LgbmConfig
+    data: Dataset,
+    features: FeatureTable,
+    folds: Folds,
+    selection: Selection,
+    tuned: TunedSettings | None = None,
+    *,
+    cfg: LgbmConfig,
 ) -> ModelResult:
-    """LightGBM with the ``lgbm`` settings, each fold on the features its own importances kept."""
-    return train_lgbm(data, features, folds, cfg, name="lgbm_pruned", kept=selection.kept_per_fold)
+    """LightGBM with the ``lgbm`` settings (tuned ones, if given), each fold on the features its own
+    importances kept."""
+    return train_lgbm(data, features, folds, tuned, cfg=cfg, name="lgbm_pruned", kept=selection.kept_per_fold)
 
 
 def with_params(cfg: LgbmConfig, params: dict) -> LgbmConfig:
     """The ``lgbm`` section with these LightGBM parameters on top (a trial's, or the tuned ones)."""
     return dataclasses.replace(cfg, params={**cfg.params, **params})
-
-
-def train_lgbm_tuned(
-    data: Dataset, features: FeatureTable, folds: Folds, tuned: TunedSettings, cfg: LgbmConfig
-) -> ModelResult:
-    """``train_lgbm`` on the tuned settings, labelled: they were chosen by scores on these folds."""
-    return train_lgbm(data, features, folds, with_params(cfg, tuned.params), optimism=(TUNED_ON_THESE_FOLDS,))
-
-
-def train_lgbm_pruned_tuned(
-    data: Dataset,
-    features: FeatureTable,
-    folds: Folds,
-    selection: Selection,
-    tuned: TunedSettings,
-    cfg: LgbmConfig,
-) -> ModelResult:
-    """``train_lgbm_pruned`` on the tuned settings (labelled as such)."""
-    return train_lgbm(
-        data,
-        features,
-        folds,
-        with_params(cfg, tuned.params),
-        name="lgbm_pruned",
-        kept=selection.kept_per_fold,
-        optimism=(TUNED_ON_THESE_FOLDS,),
-    )

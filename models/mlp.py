@@ -276,6 +276,8 @@ def train_mlp(
     data: Dataset,
     features: FeatureTable,
     folds: Folds,
+    tuned: TunedSettings | None = None,
+    *,
     cfg: MlpConfig,
     name: str = "mlp",
     kept: tuple[tuple[str, ...], ...] | None = None,
@@ -283,8 +285,11 @@ def train_mlp(
     on_fold: Callable[[int, float, float], None] | None = None,
 ) -> ModelResult:
     """The MLP on every fold (and seed): OOF for each train row, test averaged over the networks.
+    ``tuned``: a study whose best values replace those of ``cfg`` (the score is then labelled).
     ``kept``: the features each fold trains on (one tuple per fold); default all. ``optimism`` and
     ``on_fold``: as ``cross_validate``."""
+    if tuned is not None:
+        cfg, optimism = with_params(cfg, tuned.params), (*optimism, TUNED_ON_THESE_FOLDS)
     features = with_fiber_column(data, features, cfg.embedding_dim)
     if kept is not None and cfg.embedding_dim > 0:
         kept = tuple(names if FIBER_COLUMN in names else (*names, FIBER_COLUMN) for names in kept)
@@ -320,42 +325,22 @@ def train_mlp(
 
 
 def train_mlp_pruned(
-    data: Dataset, features: FeatureTable, folds: Folds, selection: Selection, cfg: MlpConfig
+    data: Dataset,
+    features: FeatureTable,
+    folds: Folds,
+    selection: Selection,
+    tuned: TunedSettings | None = None,
+    *,
+    cfg: MlpConfig,
 ) -> ModelResult:
-    """The MLP with the ``mlp`` settings, each fold on the features its own LightGBM importances kept."""
-    return train_mlp(data, features, folds, cfg, name="mlp_pruned", kept=selection.kept_per_fold)
+    """The MLP with the ``mlp`` settings (tuned ones, if given), each fold on the features its own
+    LightGBM importances kept."""
+    return train_mlp(data, features, folds, tuned, cfg=cfg, name="mlp_pruned", kept=selection.kept_per_fold)
 
 
 def with_params(cfg: MlpConfig, params: dict) -> MlpConfig:
     """The ``mlp`` section with these values in place of its own (a trial's, or the tuned ones)."""
     return dataclasses.replace(cfg, **params)
-
-
-def train_mlp_tuned(
-    data: Dataset, features: FeatureTable, folds: Folds, tuned: TunedSettings, cfg: MlpConfig
-) -> ModelResult:
-    """``train_mlp`` on the tuned settings, labelled: they were chosen by scores on these folds."""
-    return train_mlp(data, features, folds, with_params(cfg, tuned.params), optimism=(TUNED_ON_THESE_FOLDS,))
-
-
-def train_mlp_pruned_tuned(
-    data: Dataset,
-    features: FeatureTable,
-    folds: Folds,
-    selection: Selection,
-    tuned: TunedSettings,
-    cfg: MlpConfig,
-) -> ModelResult:
-    """``train_mlp_pruned`` on the tuned settings (labelled as such)."""
-    return train_mlp(
-        data,
-        features,
-        folds,
-        with_params(cfg, tuned.params),
-        name="mlp_pruned",
-        kept=selection.kept_per_fold,
-        optimism=(TUNED_ON_THESE_FOLDS,),
-    )
 
 
 def training_summary(models: list[MlpFoldModel]) -> dict:

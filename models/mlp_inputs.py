@@ -110,7 +110,7 @@ def quantile_bins(x: np.ndarray, n_bins: int) -> list[np.ndarray]:
     (a fold's fit rows). Repeated edges merge; a column with one value gets one bin around it."""
     edges = np.quantile(np.asarray(x, dtype=np.float64), np.linspace(0.0, 1.0, n_bins + 1), axis=0)
     bins = []
-    for column in edges.T:
+    for column in edges.T.astype(np.float32):  # the embedding's precision: edges equal there merge
         unique = np.unique(column)
-        bins.append(unique if len(unique) >= 2 else np.array([unique[0] - 0.5, unique[0] + 0.5]))
+        bins.append(unique if len(unique) >= 2 else np.array([unique[0] - 0.5, unique[0] + 0.5], np.float32))
     return bins

@@ -35,11 +35,8 @@ class Stage:
 def model_stage(
     name: str, function: str, inputs: tuple[str, ...], model: str, tuned: tuple[str, ...]
 ) -> Stage:
-    """A trainer stage; when its model trains on tuned settings, it also takes that model's study
-    (``<function>_tuned``)."""
-    if model in tuned:
-        return Stage(name, f"{function}_tuned", (*inputs, f"tune_{model}"), model)
-    return Stage(name, function, inputs, model)
+    """A trainer stage; when its model trains on tuned settings, it also takes that model's study."""
+    return Stage(name, function, (*inputs, f"tune_{model}") if model in tuned else inputs, model)
 
 
 def stage_graph(config: Config) -> dict[str, Stage]:

@@ -156,10 +156,10 @@ def train_with(cfg: TuneTask, params: dict, data, features, folds, on_fold) -> M
     if cfg.model == "lgbm":
         from models.lgbm import train_lgbm, with_params
 
-        return train_lgbm(data, features, folds, with_params(cfg.base, params), on_fold=on_fold)
+        return train_lgbm(data, features, folds, cfg=with_params(cfg.base, params), on_fold=on_fold)
     from models.mlp import train_mlp, with_params
 
-    return train_mlp(data, features, folds, with_params(cfg.base, params), on_fold=on_fold)
+    return train_mlp(data, features, folds, cfg=with_params(cfg.base, params), on_fold=on_fold)
 
 
 class Objective:

@@ -89,7 +89,7 @@ def test_oversampling_in_cv_sees_only_each_folds_fit_rows(monkeypatch, inputs):
         mlp, "oversample_rows", lambda labels, *a: given.append(len(labels)) or original(labels, *a)
     )
     cfg = replace(FAST, oversample_min_count=20)
-    result = train_mlp(data, features, folds, cfg)
+    result = train_mlp(data, features, folds, cfg=cfg)
     training_rows = [(folds.fold_of_row != fold).sum() for fold in range(folds.n_splits)]
     held_out = [len(ids) for ids in result.held_out_ids]
     assert all(n > 0 for n in held_out)
@@ -165,7 +165,7 @@ def test_stage_gives_19_columns_for_every_row_even_without_a_class_in_training(i
     data, features, folds = inputs
     labels = data.labels.copy()
     labels[labels == data.classes.index("STAR_PN")] = data.classes.index("QSO")
-    result = train_mlp(Dataset(data.train, labels, data.test, data.classes), features, folds, FAST)
+    result = train_mlp(Dataset(data.train, labels, data.test, data.classes), features, folds, cfg=FAST)
     assert result.oof_proba.shape == (len(data.train), 19) and result.test_proba.shape == (len(data.test), 19)
     assert list(result.oof_proba.columns) == list(data.classes)
     assert np.allclose(result.oof_proba.sum(axis=1), 1.0)
@@ -185,7 +185,7 @@ def test_embedding_without_the_fiber_family_takes_fiber_id_from_the_data(inputs)
 
 def test_tiny_config_trains_quickly_end_to_end(inputs):
     data, features, folds = inputs
-    result = train_mlp(data, features, folds, load_config(overrides=TINY).mlp)
+    result = train_mlp(data, features, folds, cfg=load_config(overrides=TINY).mlp)
     uniform = np.log(19)
     assert result.oof_score < uniform
 

@@ -1,7 +1,14 @@
 import numpy as np
 import pytest
 
-from models.mlp_inputs import FIBER_SLOTS, InputScaler, class_weights, fiber_slots, oversample_rows
+from models.mlp_inputs import (
+    FIBER_SLOTS,
+    InputScaler,
+    class_weights,
+    fiber_slots,
+    oversample_rows,
+    quantile_bins,
+)
 
 SCALINGS = ["none", "standard", "minmax", "robust", "quantile"]
 
@@ -55,3 +62,13 @@ def test_class_weights_favour_rare_classes_and_average_one_over_rows():
     assert balanced[labels].mean() == pytest.approx(1.0)
     assert balanced[2] > 0  # absent class: any finite weight, it never occurs
     assert class_weights(labels, 3, "none") is None
+
+
+def test_quantile_bins_are_strictly_increasing_in_float32_and_never_empty():
+    x = np.column_stack(
+        [np.linspace(0, 1e-9, 500) + 0.5, np.ones(500), np.random.default_rng(0).normal(size=500)]
+    )
+    bins = quantile_bins(x, 16)
+    for edges in bins:
+        assert edges.dtype == np.float32 and len(edges) >= 2 and np.all(np.diff(edges) > 0)
+    assert len(bins[2]) == 17 and len(bins[1]) == 2

@@ -59,21 +59,21 @@ def same_on_fold(a, b, folds, fold=0) -> bool:
 def test_lightgbm_fold_predictions_ignore_the_folds_own_labels(setting, stopping, leaks):
     config, data, relabelled, features, folds = setting
     cfg = dataclasses.replace(config.lgbm, early_stopping=stopping)
-    before, after = (train_lgbm(d, features, folds, cfg) for d in (data, relabelled))
+    before, after = (train_lgbm(d, features, folds, cfg=cfg) for d in (data, relabelled))
     assert same_on_fold(before, after, folds) is not leaks  # stopping on the scored fold is caught
 
 
 def test_mlp_fold_predictions_ignore_the_folds_own_labels(setting):
     config, data, relabelled, features, folds = setting
-    before, after = (train_mlp(d, features, folds, config.mlp) for d in (data, relabelled))
+    before, after = (train_mlp(d, features, folds, cfg=config.mlp) for d in (data, relabelled))
     assert same_on_fold(before, after, folds)
 
 
 def pruned_run(config, data, features, folds):
-    lgbm = train_lgbm(data, features, folds, config.lgbm)
+    lgbm = train_lgbm(data, features, folds, cfg=config.lgbm)
     importance = permutation_importance(data, features, folds, lgbm, config.importance)
     selection = select_features(importance, config.selection)
-    return importance, selection, train_lgbm_pruned(data, features, folds, selection, config.lgbm)
+    return importance, selection, train_lgbm_pruned(data, features, folds, selection, cfg=config.lgbm)
 
 
 def test_pruning_of_a_fold_ignores_the_folds_own_labels(setting):
@@ -121,7 +121,7 @@ def test_importance_rows_are_neither_fitted_nor_scored_rows(setting, monkeypatch
 
     monkeypatch.setattr(LgbmFoldModel, "fit", spy_fit)
     monkeypatch.setattr(importance_module, "fold_importance", spy_importance)
-    lgbm = train_lgbm(data, planted, folds, config.lgbm)
+    lgbm = train_lgbm(data, planted, folds, cfg=config.lgbm)
     permutation_importance(data, planted, folds, lgbm, config.importance)
     for fold in range(folds.n_splits):
         scored = set(data.train.index[fold_rows(folds, fold)])
@@ -198,7 +198,7 @@ def test_planted_duplicates_cannot_beat_the_prior_on_shuffled_labels(grouped, be
     shuffled = with_labels(data, np.random.default_rng(0).permutation(data.labels.to_numpy()))
     planted = with_copies(shuffled, share=0.5, seed=1, other_fiber=False)
     folds = make_folds(planted, FoldsConfig(n_splits=3, seed=0, group_duplicates=grouped))
-    result = train_lgbm(planted, build_features(planted, config.features), folds, config.lgbm)
+    result = train_lgbm(planted, build_features(planted, config.features), folds, cfg=config.lgbm)
     prior = prior_log_loss(planted.labels.to_numpy(), planted.n_classes)
     assert (result.oof_score < prior) is beats_prior
     assert (result.honesty == "honest") is grouped
@@ -208,8 +208,8 @@ def test_transductive_decompositions_label_every_model_and_the_blend_built_on_th
     config, data, _, _, folds = setting
     transductive = dataclasses.replace(config.features, svd_components=2, decomposition_fit="train+test")
     features = build_features(data, transductive)
-    lgbm = train_lgbm(data, features, folds, config.lgbm)
-    mlp = train_mlp(data, build_features(data, config.features), folds, config.mlp)
+    lgbm = train_lgbm(data, features, folds, cfg=config.lgbm)
+    mlp = train_mlp(data, build_features(data, config.features), folds, cfg=config.mlp)
     blend = blend_models(data, folds, lgbm, mlp, cfg=BlendConfig())
     assert lgbm.honesty.startswith("optimistic: SVD/ICA fitted on train+test") and mlp.honesty == "honest"
     assert blend.honesty == lgbm.honesty  # a blend is honest only if every member is

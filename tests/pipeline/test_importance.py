@@ -39,7 +39,7 @@ def planted(tiny_data, tiny_config):
         test=plant(base.test, test_labels),
     )
     folds = make_folds(tiny_data, FoldsConfig(n_splits=3, seed=0))
-    lgbm = train_lgbm(tiny_data, features, folds, tiny_config.lgbm)
+    lgbm = train_lgbm(tiny_data, features, folds, cfg=tiny_config.lgbm)
     importance = permutation_importance(tiny_data, features, folds, lgbm, ImportanceConfig(max_rows=300))
     return importance, features
 
@@ -70,7 +70,7 @@ def test_importance_refuses_models_without_held_out_rows(tiny_data, tiny_config)
     features = build_features(tiny_data, FeaturesConfig(families=("raw",)))
     folds = make_folds(tiny_data, FoldsConfig(n_splits=3, seed=0))
     cfg = load_config(overrides=[*TINY, 'lgbm.early_stopping="valid_fold"']).lgbm
-    lgbm = train_lgbm(tiny_data, features, folds, cfg)
+    lgbm = train_lgbm(tiny_data, features, folds, cfg=cfg)
     with pytest.raises(ConfigError, match="lgbm.early_stopping"):
         permutation_importance(tiny_data, features, folds, lgbm, ImportanceConfig(max_rows=100))
 
