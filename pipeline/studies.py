@@ -22,10 +22,8 @@ def default_storage_url(cache_dir: Path | str) -> str:
 
 @contextmanager
 def study_storage(url: str) -> Iterator[None]:
-    """Store studies at ``url`` for the while (an SQLite file's folder is created)."""
+    """Store studies at ``url`` for the while (nothing is created until a study is opened)."""
     global _url
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     before, _url = _url, url
     try:
         yield
@@ -34,5 +32,8 @@ def study_storage(url: str) -> Iterator[None]:
 
 
 def storage_url() -> str:
-    """The storage of this run ("": in memory, this process only)."""
+    """The storage of this run ("": in memory, this process only); an SQLite file's folder is
+    created when asked for."""
+    if _url.startswith("sqlite:///"):
+        Path(_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     return _url
