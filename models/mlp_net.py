@@ -132,6 +132,7 @@ class TabularNet(nn.Module):
 
     def __init__(self, n_numeric: int, n_classes: int, cfg: MlpConfig, bins: list[np.ndarray] | None = None):
         super().__init__()
+        self.n_numeric = n_numeric
         embeddings = numeric_embeddings(n_numeric, cfg, bins)
         dim = cfg.numeric_embedding_dim if embeddings is not None else cfg.attention_dim
         if cfg.architecture == "attention":
@@ -164,6 +165,7 @@ class TabMNet(nn.Module):
         super().__init__()
         import tabm
 
+        self.n_numeric = n_numeric
         self.uses_fiber = cfg.embedding_dim > 0
         self.model = tabm.TabM.make(
             n_num_features=n_numeric,

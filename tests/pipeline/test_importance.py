@@ -154,7 +154,7 @@ def test_pruned_mlp_trains_each_fold_on_its_kept_features(tmp_path):
     runner = make_runner(config, tmp_path)
     result = runner.run("mlp_pruned")
     assert result.info["features_per_fold"] == [6, 6, 6]
-    assert [m.net.head[0].in_features for m in result.fold_models] == [6, 6, 6]
+    assert [m.net.n_numeric for m in result.fold_models] == [6, 6, 6]
 
 
 def test_column_subset_feeds_the_model_only_its_columns():
