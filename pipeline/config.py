@@ -116,7 +116,7 @@ class MlpConfig:
     clip_quantile: float = 0.001
     embedding_dim: int = 0
     architecture: str = choice("plain", ("plain", "attention", "tabm"))
-    numeric_embedding: str = choice("piecewise", ("none", "periodic", "piecewise"))
+    numeric_embedding: str = choice("periodic", ("none", "periodic", "piecewise"))
     numeric_embedding_dim: int = 16
     periodic_frequencies: int = 24
     periodic_scale: float = 0.1
