@@ -226,8 +226,8 @@ def index_page(table: pd.DataFrame) -> str:
     )
     body = [
         "<h1>Runs</h1>",
-        f"<p class='sub'>{len(shown)} run{'' if len(shown) == 1 else 's'} from ledger.csv, newest first. Click a column to sort; "
-        "model columns are OOF log loss (lower is better).</p>",
+        f"<p class='sub'>{len(shown)} run{'' if len(shown) == 1 else 's'} from ledger.csv, newest first. "
+        "Click a column to sort; model columns are OOF log loss (lower is better).</p>",
         "<div class='card'><p id='compare' class='legend'>Tick two runs to get the command that compares "
         "them (--stage compare).</p>",
         f"<table class='sortable'><thead><tr>{head}</tr></thead>",
