@@ -114,18 +114,23 @@ def _csv_writer(proba: pd.DataFrame) -> Callable[[Path], None]:
     return lambda path: prediction_frame(proba).to_csv(path, float_format=FLOAT_FORMAT)
 
 
-def write_file(path: Path, text: str) -> Path:
-    """Write a text file atomically (a temporary file beside it, then a rename)."""
+def write_atomically(path: Path, write: Callable[[Path], None]) -> Path:
+    """``write(temporary)`` into a temporary file beside ``path``, then rename it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    os.close(handle)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
+        write(Path(temporary))
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
     return path
+
+
+def write_file(path: Path, text: str) -> Path:
+    """Write a text file atomically."""
+    return write_atomically(path, lambda temporary: temporary.write_text(text, "utf-8"))
 
 
 def write_folder(folder: Path, writers: dict[str, Callable[[Path], None]]) -> Path:

@@ -81,14 +81,13 @@ def write_outputs(runner: Runner, out_dir: Path) -> StageOutputs:
     results = [runner.artifact(name) for name in runner.config.blend.models] + [blend]
     folder = out_dir / f"{runner.source.kind}-{runner.key('submission')[:12]}"
     pruning = importance_and_selection(runner, "submission")
-    report = runner.artifact("report")
-    holdout = holdout_score(submission, runner.artifact("data"))
+    report, data, tuned = runner.artifact("report"), runner.artifact("data"), tuned_settings(runner)
+    holdout = holdout_score(submission, data)
     info = run_info(runner, "all", results, holdout)
-    info["tuned_settings"] = {t.model: t.params for t in tuned_settings(runner)}
-    data = runner.artifact("data")
+    info["tuned_settings"] = {t.model: t.params for t in tuned}
     rows = row_losses_frame(data.labels, data.classes, runner.artifact("folds"), results)
     page = run_page_html(runner, report, results, holdout)
-    write_run_folder(folder, submission, results, info, pruning, report, tuned_settings(runner), rows, page)
+    write_run_folder(folder, submission, results, info, pruning, report, tuned, rows, page)
     lines = (
         f"submission: {folder / 'submission.csv'}  (OOF and test predictions beside it)",
         f"report: {folder / 'report' / 'index.html'}",
@@ -110,7 +109,7 @@ def run_page_html(runner: Runner, report, results: list, holdout: dict | None) -
         optimistic = blend.info["optimistic_score"]
         lines.append(ModelLine("blend (all-OOF weights)", optimistic, honesty_label(reasons), math.nan, "—"))
     duplicates = runner.artifact("folds").duplicates.describe()
-    facts = [runner.source.banner().split(" (")[0].split(",")[0], duplicates]
+    facts = [runner.source.headline(), duplicates]
     if holdout is not None:
         facts.append(f"simulated holdout {holdout['log_loss']:.4f} ± {holdout['standard_error']:.4f} (s.e.)")
     title = f"Run {runner.key('submission')[:12]}"

@@ -199,11 +199,9 @@ def index_rows(ledger: pd.DataFrame, folder_of) -> pd.DataFrame:
 
 def index_page(table: pd.DataFrame) -> str:
     """Every run, sortable by any column, with a link to its page and a compare helper."""
-    links = table.pop("page")
-    runs = table["run"]
-    shown = table.copy()
+    shown = table.drop(columns="page")
     body_rows = []
-    for (_, values), link, run in zip(shown.iterrows(), links, runs):
+    for (_, values), link, run in zip(shown.iterrows(), table["page"], table["run"]):
         cells = []
         for column, value in values.items():
             if column == "run":

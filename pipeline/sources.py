@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 from pipeline import simulate
@@ -13,6 +11,7 @@ from pipeline.codehash import code_hash
 from pipeline.config import SampleConfig, section_fingerprint
 from pipeline.data import DATA_FILES, Dataset, dataset_from_frames, load_dataset
 from pipeline.errors import DataError
+from pipeline.outputs import write_atomically
 
 
 class SampleSource:
@@ -35,9 +34,12 @@ class SampleSource:
         names = tuple(f"<built-in sample>/{name}" for name in DATA_FILES)
         return dataset_from_frames(files.train, files.test, files.sample_submission, names, files.test_labels)
 
+    def headline(self) -> str:
+        return "Running on the BUILT-IN SIMULATED SAMPLE"
+
     def banner(self) -> str:
         return (
-            f"Running on the BUILT-IN SIMULATED SAMPLE ({self.cfg.n_train:,} train / "
+            f"{self.headline()} ({self.cfg.n_train:,} train / "
             f"{self.cfg.n_test:,} test rows, seed {self.cfg.seed}), not Dacon's data. Give --data-dir DIR "
             "(train.csv, test.csv, sample_submission.csv) or put them in ./data/ for the real thing."
         )
@@ -73,20 +75,16 @@ class FileSource:
     def load(self) -> Dataset:
         return load_dataset(self.directory)
 
-    def banner(self) -> str:
+    def headline(self) -> str:
         return f"Running on Dacon's files in {self.directory}/"
+
+    def banner(self) -> str:
+        return self.headline()
 
 
 def write_csv_atomically(frame, path: Path) -> None:
     """Write a CSV to a temporary file beside ``path`` and rename it into place."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    os.close(handle)
-    try:
-        frame.to_csv(temporary, index=False)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+    write_atomically(path, lambda temporary: frame.to_csv(temporary, index=False))
 
 
 def choose_source(
