@@ -23,6 +23,7 @@ import optuna
 import pandas as pd
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from pipeline.codehash import code_hash
 from pipeline.config import section_fingerprint
@@ -103,21 +104,29 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
     if not url:
         _memory_storage = _memory_storage or optuna.storages.InMemoryStorage()
         return _memory_storage
-    engine = {"connect_args": {"timeout": 300}} if url.startswith("sqlite") else {}
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats
-            return optuna.storages.RDBStorage(
-                url,
-                engine_kwargs=engine,
-                heartbeat_interval=HEARTBEAT_SECONDS,
-                grace_period=GRACE_SECONDS,
-                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
-            )
+        try:
+            return rdb_storage(url)
+        except (IntegrityError, OperationalError):  # another process was creating the new database
+            return rdb_storage(url)
     except Exception as error:  # SQLAlchemy's errors: a bad URL, a missing driver, no server
         raise ConfigError(
             f"config: tune.storage {url!r}: cannot open ({str(error).splitlines()[0]})"
         ) from None
+
+
+def rdb_storage(url: str) -> optuna.storages.RDBStorage:
+    """Optuna's database storage at ``url``, with heartbeats and one retry of a killed trial."""
+    engine = {"connect_args": {"timeout": 300}} if url.startswith("sqlite") else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats
+        return optuna.storages.RDBStorage(
+            url,
+            engine_kwargs=engine,
+            heartbeat_interval=HEARTBEAT_SECONDS,
+            grace_period=GRACE_SECONDS,
+            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
+        )
 
 
 def finished_trials(study: optuna.Study) -> int:

@@ -13,6 +13,7 @@ from testkit import TINY, make_runner, run_cli
 
 from pipeline.config import load_config
 from pipeline.studies import default_storage_url, study_storage
+from pipeline.tune import open_storage
 
 ROOT = Path(__file__).resolve().parents[2]
 DROPPED = ("max_depth", "min_data_in_leaf", "min_sum_hessian_in_leaf", "feature_fraction", "bagging_fraction",
@@ -32,10 +33,15 @@ def tune_command(cache: Path, out: Path, n_trials: int, extra=()) -> list[str]:
             "--cache-dir", str(cache), "--out-dir", str(out), *sets]  # fmt: skip
 
 
+def study_database(cache: Path) -> optuna.storages.BaseStorage:
+    """The cache's study database, opened as the pipeline opens it (safe while a search creates it)."""
+    return open_storage(default_storage_url(cache))
+
+
 def the_study(cache: Path) -> optuna.Study:
-    url = default_storage_url(cache)
-    (name,) = optuna.study.get_all_study_names(url)
-    return optuna.load_study(study_name=name, storage=url)
+    storage = study_database(cache)
+    (name,) = optuna.study.get_all_study_names(storage)
+    return optuna.load_study(study_name=name, storage=storage)
 
 
 def finished(study: optuna.Study) -> list:
@@ -97,7 +103,7 @@ def test_a_killed_search_resumes_with_its_finished_trials(tmp_path):
     deadline = time.time() + 180
     while time.time() < deadline:
         time.sleep(0.5)
-        if (cache / "tune").exists() and optuna.study.get_all_study_names(default_storage_url(cache)):
+        if (cache / "tune").exists() and optuna.study.get_all_study_names(study_database(cache)):
             if len(finished(the_study(cache))) >= 2:
                 break
     assert process.poll() is None, "the search finished before it could be killed"
