@@ -10,6 +10,7 @@ trained on them is labelled "settings tuned on these folds": its score chose the
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import threading
@@ -44,6 +45,12 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 HEARTBEAT_SECONDS = 10
 GRACE_SECONDS = 30  # a trial silent this long (its process was killed) is failed and retried once
 SEED_STEP = 1000
+# LightGBM's own values of the parameters a config may leave unset (the first trial starts from them)
+LIGHTGBM_DEFAULTS = {
+    "learning_rate": 0.1, "num_leaves": 31, "max_depth": -1, "min_data_in_leaf": 20,
+    "min_sum_hessian_in_leaf": 1e-3, "feature_fraction": 1.0, "bagging_fraction": 1.0,
+    "lambda_l1": 0.0, "lambda_l2": 0.0,
+}
 _memory_storage: optuna.storages.BaseStorage | None = None
 
 
@@ -147,6 +154,29 @@ def make_pruner(cfg: TuneTask) -> optuna.pruners.BasePruner:
     return optuna.pruners.MedianPruner(n_startup_trials=cfg.pruner_startup_trials, n_warmup_steps=0)
 
 
+def configured_settings(cfg: TuneTask) -> dict:
+    """The model's own settings as a point of the search space: the study's first trial, so the
+    search starts from what it should beat. A value outside the space moves to its nearest point
+    (LightGBM's depth without limit, max_depth <= 0, to the deepest); a choice the space lacks is
+    left to the sampler."""
+    if cfg.model == "lgbm":
+        own = {**LIGHTGBM_DEFAULTS, **cfg.base.params}
+        if own.get("max_depth", 0) <= 0:
+            own["max_depth"] = float("inf")
+    else:
+        own = dataclasses.asdict(cfg.base)
+    start = {}
+    for name, spec in cfg.space.items():
+        value = own.get(name)
+        if "choices" in spec:
+            if value in spec["choices"]:
+                start[name] = value
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            nearest = min(max(value, spec["low"]), spec["high"])
+            start[name] = int(nearest) if spec["int"] else float(nearest)
+    return start
+
+
 def suggest(trial: optuna.Trial, space: dict) -> dict:
     """One value per entry of the search space."""
     params = {}
@@ -241,6 +271,8 @@ def tune_model(data: Dataset, features: FeatureTable, folds: Folds, cfg: TuneTas
     study = optuna.create_study(
         study_name=name, storage=open_storage(url), direction="minimize", load_if_exists=True
     )
+    if not study.get_trials(deepcopy=False):
+        study.enqueue_trial(configured_settings(cfg), user_attrs={"start": "configured"}, skip_if_exists=True)
     workers = planned_workers(cfg.n_trials) if url else 1
     tasks = [(name, url, cfg, data, features, folds, worker) for worker in range(workers)]
     with TrialProgress(study, cfg.n_trials, f"tune {cfg.model} ({workers} workers)"):
@@ -254,6 +286,7 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
     for trial in study.get_trials(deepcopy=False):
         row = {"trial": trial.number, "state": trial.state.name, "cv_log_loss": trial.value}
         row["seconds"] = trial.user_attrs.get("seconds")
+        row["start"] = trial.user_attrs.get("start", "sampled")
         row.update({f"fold_{k}": score for k, score in enumerate(trial.user_attrs.get("fold_scores", []))})
         row.update({f"param_{key}": value for key, value in trial.params.items()})
         rows.append(row)

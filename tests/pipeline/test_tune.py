@@ -1,5 +1,6 @@
 """--stage tune: Optuna studies in a database, resumable and shareable, feeding the trainers."""
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -13,7 +14,7 @@ from testkit import TINY, make_runner, run_cli
 
 from pipeline.config import load_config
 from pipeline.studies import default_storage_url, study_storage
-from pipeline.tune import open_storage
+from pipeline.tune import configured_settings, open_storage
 
 ROOT = Path(__file__).resolve().parents[2]
 DROPPED = ("max_depth", "min_data_in_leaf", "min_sum_hessian_in_leaf", "feature_fraction", "bagging_fraction",
@@ -95,6 +96,27 @@ def test_tuned_settings_reach_the_trainers_and_a_new_space_recomputes_them(tmp_p
     config_file = tmp_path / "best.toml"
     config_file.write_text(tuned.best_params_toml())
     assert load_config(config_file).lgbm.params["num_leaves"] == tuned.params["num_leaves"]
+
+
+def test_the_first_trial_is_the_configured_settings(tmp_path):
+    own = [*QUICK_TUNE, "tune.n_trials=2", "lgbm.num_leaves=5", "lgbm.learning_rate=0.2"]
+    with study_storage(default_storage_url(tmp_path / "cache")):
+        tuned = make_runner(load_config(overrides=own), tmp_path / "cache").run("tune_lgbm")
+    first = tuned.trials.loc[0]
+    assert first["start"] == "configured" and tuned.trials.loc[1]["start"] == "sampled"
+    assert (first["param_num_leaves"], first["param_learning_rate"]) == (5, pytest.approx(0.2))
+
+
+def test_the_configured_settings_move_to_the_nearest_point_of_the_space():
+    space = {
+        "learning_rate": {"low": 0.1, "high": 0.4, "log": True, "int": False},
+        "max_depth": {"low": 4, "high": 12, "log": False, "int": True},
+        "lambda_l1": {"low": 0.001, "high": 10.0, "log": True, "int": False},
+        "num_leaves": {"choices": [3, 9]},
+    }
+    cfg = load_config(overrides=["lgbm.learning_rate=0.05", "lgbm.num_leaves=31"])
+    task = dataclasses.replace(cfg.tune_task("lgbm"), space=space)
+    assert configured_settings(task) == {"learning_rate": 0.1, "max_depth": 12, "lambda_l1": 0.001}
 
 
 def test_a_killed_search_resumes_with_its_finished_trials(tmp_path):
