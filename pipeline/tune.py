@@ -47,9 +47,15 @@ GRACE_SECONDS = 30  # a trial silent this long (its process was killed) is faile
 SEED_STEP = 1000
 # LightGBM's own values of the parameters a config may leave unset (the first trial starts from them)
 LIGHTGBM_DEFAULTS = {
-    "learning_rate": 0.1, "num_leaves": 31, "max_depth": -1, "min_data_in_leaf": 20,
-    "min_sum_hessian_in_leaf": 1e-3, "feature_fraction": 1.0, "bagging_fraction": 1.0,
-    "lambda_l1": 0.0, "lambda_l2": 0.0,
+    "learning_rate": 0.1,
+    "num_leaves": 31,
+    "max_depth": -1,
+    "min_data_in_leaf": 20,
+    "min_sum_hessian_in_leaf": 1e-3,
+    "feature_fraction": 1.0,
+    "bagging_fraction": 1.0,
+    "lambda_l1": 0.0,
+    "lambda_l2": 0.0,
 }
 _memory_storage: optuna.storages.BaseStorage | None = None
 
