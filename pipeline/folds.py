@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedKFold
 
 from pipeline.errors import ConfigError
 from pipeline.schema import MAGNITUDE_COLUMNS
@@ -109,6 +108,8 @@ def group_representatives(groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def stratified_folds(labels: np.ndarray, n_splits: int, seed: int) -> np.ndarray:
     """Stratified K-fold of the rows; a class with fewer rows than folds lands in as many folds."""
+    from sklearn.model_selection import StratifiedKFold  # here: loading cached folds needs no sklearn
+
     splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     fold_of_row = np.full(len(labels), -1, dtype=np.int8)
     with warnings.catch_warnings():

@@ -30,13 +30,38 @@ def test_growth_exponent_is_the_log_log_slope_on_the_largest_size():
     assert "| lgbm | 200,000 | 40.0 | 900 | no | 1.00 |" in format_rows(rows)
 
 
-def test_goals_say_met_or_not_met():
+def test_goals_are_ratios_from_the_same_run_met_or_not_met():
     rows = table(11.5, 10.0)
+    rows += [
+        Row("blend", 50_000, 1.0, 500.0, "no"),
+        Row("blend", 200_000, 4.0 * 1.1, 500.0, "no"),
+        Row("importance", 200_000, 9.2, 500.0, "no"),
+        Row("tuning trial (mean of 4, 2 pruned)", 200_000, 20.0, 900.0, "no"),
+        Row("full preset: all (sum of stages)", 200_000, 140.0, 5000.0, "no"),
+        Row("winner settings, gbdt: lgbm", 50_000, 10.0, 500.0, "no"),
+        Row("winner settings, gbdt: importance", 50_000, 30.0, 500.0, "no"),
+    ]
     growth_exponents(rows)
     lines = goal_lines(rows)
-    assert "1.15 (goal <= 1.10): NOT met" in lines[2]
-    assert "2.0 s / 2.5 s (goal <= 3): met" in lines[1]
-    assert "1.50" in lines[4] and "NOT met" in lines[4]
+    assert (
+        lines[0] == "default --stage all / plain lgb.train loop at 200,000 rows: 2.15 (goal <= 1.8): NOT met"
+    )
+    assert lines[1].startswith("blend's growth exponent in rows: 1.07") and lines[1].endswith("NOT met")
+    assert "importance / lgbm stage, default settings: 0.20 (goal <= 0.25): met" == lines[2]
+    assert "winners' settings (gbdt): 3.00 (goal <= 0.25): NOT met" in lines[3]
+    assert "full preset --stage all / plain loop at 200,000 rows: 3.50 (goal <= 3.0): NOT met" == lines[4]
+    assert "one tuning trial (mean) / lgbm stage: 0.43 (goal <= 0.6): met" == lines[5]
+    assert (
+        lines[6] == "cached --stage blend / --stage report commands: 2.0 s / 2.5 s (goal <= 1.5 s): NOT met"
+    )
+    assert (
+        lines[7] == "peak memory, default --stage all: 0.88 GiB (goal <= 3): met"
+    )  # the full preset's peak is its own
+
+
+def test_a_skipped_extra_is_not_measured_rather_than_met():
+    lines = goal_lines(table(11.5, 10.0))
+    assert lines[4].endswith("-" + " (goal <= 3.0): not measured") and lines[5].endswith("not measured")
 
 
 def test_peak_memory_sees_an_allocation():
