@@ -104,9 +104,12 @@ def train_lgbm(
 ) -> ModelResult:
     """LightGBM on every fold: OOF for each train row, test averaged over the fold models.
     ``tuned``: a study whose best settings go on top of ``cfg`` (the score is then labelled: they
-    were chosen on these folds). ``kept``: the features each fold trains on (one tuple per fold);
-    default all. ``optimism`` and ``on_fold``: as ``cross_validate``."""
+    were chosen on these folds); its best trial's own result is returned when that command ran it.
+    ``kept``: the features each fold trains on (one tuple per fold); default all. ``optimism`` and
+    ``on_fold``: as ``cross_validate``."""
     if tuned is not None:
+        if kept is None and not optimism and tuned.trained(name) is not None:
+            return tuned.trained(name)  # the best trial was this very training: same settings and folds
         cfg, optimism = with_params(cfg, tuned.params), (*optimism, TUNED_ON_THESE_FOLDS)
 
     def make_model(fold: int, seed_index: int):

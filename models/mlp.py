@@ -285,10 +285,13 @@ def train_mlp(
     on_fold: Callable[[int, float, float], None] | None = None,
 ) -> ModelResult:
     """The MLP on every fold (and seed): OOF for each train row, test averaged over the networks.
-    ``tuned``: a study whose best values replace those of ``cfg`` (the score is then labelled).
+    ``tuned``: a study whose best values replace those of ``cfg`` (the score is then labelled); its
+    best trial's own result is returned when that command ran it.
     ``kept``: the features each fold trains on (one tuple per fold); default all. ``optimism`` and
     ``on_fold``: as ``cross_validate``."""
     if tuned is not None:
+        if kept is None and not optimism and tuned.trained(name) is not None:
+            return tuned.trained(name)  # the best trial was this very training: same settings and folds
         cfg, optimism = with_params(cfg, tuned.params), (*optimism, TUNED_ON_THESE_FOLDS)
     features = with_fiber_column(data, features, cfg.embedding_dim)
     if kept is not None and cfg.embedding_dim > 0:

@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from pipeline.codehash import code_hash
 from pipeline.config import section_fingerprint
-from pipeline.cv import TUNED_ON_THESE_FOLDS
+from pipeline.cv import TUNED_ON_THESE_FOLDS, ModelResult
 from pipeline.errors import ConfigError
 from pipeline.parallel import planned_workers, run_tasks
 from pipeline.progress import progress
@@ -37,7 +37,6 @@ from pipeline.studies import storage_url
 if TYPE_CHECKING:
     from features.table import FeatureTable
     from pipeline.config import TuneTask
-    from pipeline.cv import ModelResult
     from pipeline.data import Dataset
     from pipeline.folds import Folds
 
@@ -71,10 +70,26 @@ class TunedSettings:
     trials: pd.DataFrame
     study_name: str
     pictures: dict[str, bytes] = field(default_factory=dict)
+    best_result: ModelResult | None = None
+    """The best trial's own cross-validation (predictions and fold models), when this command ran
+    it; the trainer then takes it instead of training the same settings on the same folds again."""
 
     @property
     def finished(self) -> int:
         return int(self.trials["state"].isin([s.name for s in FINISHED]).sum())
+
+    def trained(self, name: str) -> ModelResult | None:
+        """The best trial's result under the trainer's name and label (its settings were chosen on
+        these folds); None when that trial ran in an earlier command: the trainer trains them again."""
+        if self.best_result is None:
+            return None
+        result = self.best_result
+        return dataclasses.replace(
+            result,
+            name=name,
+            optimism=(*result.optimism, TUNED_ON_THESE_FOLDS),
+            info={**result.info, "tuning_trial": self.best_trial},
+        )
 
     def score_meta(self) -> dict:
         """The best CV log loss for the cache metadata and the summary, labelled: it chose itself."""
@@ -208,10 +223,12 @@ def train_with(cfg: TuneTask, params: dict, data, features, folds, on_fold) -> M
 
 
 class Objective:
-    """A trial: suggested settings, then the model's CV, reported fold by fold to the pruner."""
+    """A trial: suggested settings, then the model's CV, reported fold by fold to the pruner. It
+    keeps the best complete trial's result it ran, as (trial number, result)."""
 
     def __init__(self, cfg: TuneTask, data: Dataset, features: FeatureTable, folds: Folds):
         self.cfg, self.data, self.features, self.folds = cfg, data, features, folds
+        self.best: tuple[int, ModelResult] | None = None
 
     def __call__(self, trial: optuna.Trial) -> float:
         params = suggest(trial, self.cfg.space)
@@ -226,22 +243,28 @@ class Objective:
                 raise optuna.TrialPruned(f"after fold {fold}: {so_far:.5f}")
 
         result = train_with(self.cfg, params, self.data, self.features, self.folds, on_fold)
+        if self.best is None or result.oof_score < self.best[1].oof_score:
+            self.best = (trial.number, result)
         return result.oof_score
 
 
-def run_trials(name: str, url: str, cfg: TuneTask, data, features, folds, worker: int) -> int:
-    """One worker: trials of the study until it holds ``n_trials`` finished ones (or the timeout)."""
+def run_trials(
+    name: str, url: str, cfg: TuneTask, data, features, folds, worker: int
+) -> tuple[int, ModelResult] | None:
+    """One worker: trials of the study until it holds ``n_trials`` finished ones (or the timeout);
+    its best complete trial, (number, result), or None."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = open_storage(url)
     done = finished_trials(optuna.load_study(study_name=name, storage=storage))
     if done >= cfg.n_trials:
-        return 0
+        return None
     study = optuna.load_study(
         study_name=name, storage=storage, sampler=make_sampler(cfg, worker, done), pruner=make_pruner(cfg)
     )
     stop = optuna.study.MaxTrialsCallback(cfg.n_trials, states=FINISHED)
-    study.optimize(Objective(cfg, data, features, folds), timeout=cfg.timeout or None, callbacks=[stop])
-    return finished_trials(study) - done
+    objective = Objective(cfg, data, features, folds)
+    study.optimize(objective, timeout=cfg.timeout or None, callbacks=[stop])
+    return objective.best
 
 
 class TrialProgress:
@@ -282,8 +305,10 @@ def tune_model(data: Dataset, features: FeatureTable, folds: Folds, cfg: TuneTas
     workers = planned_workers(cfg.n_trials) if url else 1
     tasks = [(name, url, cfg, data, features, folds, worker) for worker in range(workers)]
     with TrialProgress(study, cfg.n_trials, f"tune {cfg.model} ({workers} workers)"):
-        run_tasks(run_trials, tasks, desc=f"tune {cfg.model}")
-    return summarize(optuna.load_study(study_name=name, storage=open_storage(url)), cfg)
+        kept = [best for best in run_tasks(run_trials, tasks, desc=f"tune {cfg.model}") if best is not None]
+    tuned = summarize(optuna.load_study(study_name=name, storage=open_storage(url)), cfg)
+    ran_best = [result for number, result in kept if number == tuned.best_trial]
+    return dataclasses.replace(tuned, best_result=ran_best[0] if ran_best else None)
 
 
 def trials_table(study: optuna.Study) -> pd.DataFrame:

@@ -8,10 +8,12 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 from testkit import TINY, make_runner, run_cli
 
+from models.lgbm import train_lgbm
 from pipeline.config import load_config
 from pipeline.studies import default_storage_url, study_storage
 from pipeline.tune import configured_settings, open_storage
@@ -81,7 +83,14 @@ def test_tuned_settings_reach_the_trainers_and_a_new_space_recomputes_them(tmp_p
         assert booster.params["num_leaves"] == tuned.params["num_leaves"]
         assert booster.params["learning_rate"] == pytest.approx(tuned.params["learning_rate"])
         assert lgbm.honesty == "optimistic: settings tuned on these folds"
-        assert lgbm.oof_score == pytest.approx(tuned.best_score)  # the best trial, retrained
+        assert lgbm.oof_score == pytest.approx(tuned.best_score)
+        assert lgbm.info["tuning_trial"] == tuned.best_trial  # the trial's own result, not trained again
+        retrained = train_lgbm(
+            first.artifact("data"), first.artifact("features"), first.artifact("folds"),
+            dataclasses.replace(tuned, best_result=None), cfg=first.config.lgbm,
+        )  # fmt: skip
+        assert "tuning_trial" not in retrained.info and retrained.honesty == lgbm.honesty
+        np.testing.assert_allclose(retrained.oof_proba, lgbm.oof_proba, atol=1e-6)
         report = first.run("report")
         assert "Tuning lgbm" in report.html and "tune_lgbm_history.png" in report.pictures
 
