@@ -72,7 +72,11 @@ class TunedSettings:
     pictures: dict[str, bytes] = field(default_factory=dict)
     best_result: ModelResult | None = None
     """The best trial's own cross-validation (predictions and fold models), when this command ran
-    it; the trainer then takes it instead of training the same settings on the same folds again."""
+    it; the trainer then takes it instead of training the same settings on the same folds again.
+    Never cached: a later command may run changed trainer code, and then trains them itself."""
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "best_result": None}
 
     @property
     def finished(self) -> int:

@@ -90,6 +90,8 @@ def test_tuned_settings_reach_the_trainers_and_a_new_space_recomputes_them(tmp_p
             dataclasses.replace(tuned, best_result=None), cfg=first.config.lgbm,
         )  # fmt: skip
         assert "tuning_trial" not in retrained.info and retrained.honesty == lgbm.honesty
+        cached = make_runner(load_config(overrides=base), tmp_path / "cache").artifact("tune_lgbm")
+        assert cached.best_result is None and cached.params == tuned.params  # trainer code may change
         np.testing.assert_allclose(retrained.oof_proba, lgbm.oof_proba, atol=1e-6)
         report = first.run("report")
         assert "Tuning lgbm" in report.html and "tune_lgbm_history.png" in report.pictures
