@@ -290,8 +290,8 @@ def train_mlp(
     ``kept``: the features each fold trains on (one tuple per fold); default all. ``optimism`` and
     ``on_fold``: as ``cross_validate``."""
     if tuned is not None:
-        if kept is None and not optimism and tuned.trained(name) is not None:
-            return tuned.trained(name)  # the best trial was this very training: same settings and folds
+        if kept is None and not optimism and (trial := tuned.trained(name)) is not None:
+            return trial  # the best trial was this very training: same settings and folds
         cfg, optimism = with_params(cfg, tuned.params), (*optimism, TUNED_ON_THESE_FOLDS)
     features = with_fiber_column(data, features, cfg.embedding_dim)
     if kept is not None and cfg.embedding_dim > 0:

@@ -108,14 +108,30 @@ def time_stages(config, cache_dir: Path) -> tuple[list[Row], object]:
             Row("data (simulate the sample)", rows_n, time.perf_counter() - start, memory.peak / 2**20, "no")
         ]
     order = list(dict.fromkeys([*runner.closure("submission"), *runner.closure("report")]))
-    for name in order:
-        with PeakMemory() as memory:
-            start = time.perf_counter()
-            runner.run(name)
-            seconds = time.perf_counter() - start
-        status = "yes" if runner.records[name].status != "computed" else "no"
-        out.append(Row(name, rows_n, seconds, memory.peak / 2**20, status))
+    out += [time_stage(runner, name) for name in order]
     return out, runner
+
+
+def time_stage(runner, name: str) -> Row:
+    """One stage run (computed unless cached), timed, with its peak memory."""
+    with PeakMemory() as memory:
+        start = time.perf_counter()
+        runner.run(name)
+        seconds = time.perf_counter() - start
+    status = "yes" if runner.records[name].status != "computed" else "no"
+    return Row(name, runner.config.sample.n_train, seconds, memory.peak / 2**20, status)
+
+
+def sum_of_stages(stage_rows: list[Row]) -> Row:
+    """The ``all (sum of stages)`` row: their seconds added, their largest peak."""
+    n = stage_rows[-1].rows
+    return Row(
+        "all (sum of stages)",
+        n,
+        sum(r.seconds for r in stage_rows),
+        max(r.peak_mib for r in stage_rows),
+        "no",
+    )
 
 
 def plain_lgbm_seconds(runner) -> float:
@@ -201,14 +217,7 @@ def time_full_preset(n: int, overrides: list[str], work: Path) -> list[Row]:
     config, _ = bench_config(n, "full", overrides)
     with parallel_session(config.parallel):
         stage_rows, _ = time_stages(config, work / f"cache-full-{n}")
-    total = Row(
-        "all (sum of stages)",
-        n,
-        sum(r.seconds for r in stage_rows),
-        max(r.peak_mib for r in stage_rows),
-        "no",
-    )
-    return labelled([*stage_rows, total], "full preset")
+    return labelled([*stage_rows, sum_of_stages(stage_rows)], "full preset")
 
 
 def time_tuning_trials(n: int, overrides: list[str], cache: Path) -> list[Row]:
@@ -230,13 +239,8 @@ def time_winner_importance(n: int, overrides: list[str], work: Path) -> list[Row
     """LightGBM and its permutation importance with the winners' settings (gbdt: dart cannot stop early)."""
     config, _ = bench_config(n, "winner", [*overrides, 'lgbm.mode="gbdt"'])
     runner = open_runner(config, None, work / f"cache-winner-{n}", log=silent)
-    rows = []
     with parallel_session(config.parallel):
-        for name in runner.closure("importance"):
-            with PeakMemory() as memory:
-                start = time.perf_counter()
-                runner.run(name)
-                rows.append(Row(name, n, time.perf_counter() - start, memory.peak / 2**20, "no"))
+        rows = [time_stage(runner, name) for name in runner.closure("importance")]
     return labelled([r for r in rows if r.stage in ("lgbm", "importance")], "winner settings, gbdt")
 
 
@@ -251,9 +255,8 @@ def bench(
         cache, out = work / f"cache-{n}", work / f"out-{n}"
         with parallel_session(config.parallel):
             stage_rows, runner = time_stages(config, cache)
-            rows += stage_rows
-            total = sum(r.seconds for r in stage_rows)
-            rows.append(Row("all (sum of stages)", n, total, max(r.peak_mib for r in stage_rows), "no"))
+            total = sum_of_stages(stage_rows)
+            rows += [*stage_rows, total]
         if n == max(sizes):
             with PeakMemory() as memory:
                 plain = plain_lgbm_in_fresh_process(sets, preset, cache)
@@ -261,7 +264,7 @@ def bench(
         for stage in ("blend", "report"):
             seconds = rerun_seconds(stage, sets, preset, cache, out)
             rows.append(Row(f"rerun --stage {stage} (command)", n, seconds, float("nan"), "yes"))
-        print(f"[bench] {n:,} rows done: all {total:.0f}s", file=sys.stderr, flush=True)
+        print(f"[bench] {n:,} rows done: all {total.seconds:.0f}s", file=sys.stderr, flush=True)
     growth_exponents(rows)
     largest, smallest = max(sizes), min(sizes)
     if "tune" not in skip:
