@@ -292,7 +292,7 @@ def goal_lines(rows: list[Row]) -> list[str]:
         return table[top].seconds / table[bottom].seconds if top in table and bottom in table else None
 
     def show(value: float | None) -> str:
-        return "-" if value is None else f"{value:.2f}"
+        return "-" if value is None or np.isnan(value) else f"{value:.2f}"
 
     plain = "plain lgb.train loop"
     trial = next((r for r in rows if r.stage.startswith("tuning trial")), None)

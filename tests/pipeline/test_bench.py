@@ -31,6 +31,13 @@ def test_growth_exponent_is_the_log_log_slope_on_the_largest_size():
     assert "| lgbm | 200,000 | 40.0 | 900 | no | 1.00 |" in format_rows(rows)
 
 
+def test_a_stage_timed_under_the_timer_noise_gets_no_exponent():
+    rows = [Row("blend", 400, 0.03, 100.0, "no"), Row("blend", 800, 0.04, 100.0, "no")]
+    growth_exponents(rows)
+    assert all(np.isnan(r.exponent) for r in rows)
+    assert goal_lines(rows)[1] == "blend's growth exponent in rows: - (goal <= 1.05): not measured"
+
+
 def test_goals_are_ratios_from_the_same_run_met_or_not_met():
     rows = table(11.5, 10.0)
     rows += [
@@ -84,5 +91,9 @@ def test_the_benchmark_runs_every_extra_end_to_end_on_tiny_samples(tmp_path):
         "winner settings, gbdt: importance",
     } <= stages
     assert any(s.startswith("tuning trial (mean of 4") for s in stages)
+    assert {r.rows for r in rows if r.stage == "blend"} == {400, 800}
     lines = goal_lines(rows)
-    assert not [line for line in lines if line.endswith("not measured")], "\n".join(lines)
+    # at 400 and 800 rows the blend can finish under the 0.05 s below which growth_exponents
+    # leaves a stage's exponent unmeasured (timer noise), so only the other goals must be measured
+    unmeasured = [line for line in lines if line.endswith("not measured")]
+    assert not [line for line in unmeasured if not line.startswith("blend's growth")], "\n".join(lines)
