@@ -244,6 +244,13 @@ def time_winner_importance(n: int, overrides: list[str], work: Path) -> list[Row
     return labelled([r for r in rows if r.stage in ("lgbm", "importance")], "winner settings, gbdt")
 
 
+def announce(rows: list[Row]) -> list[Row]:
+    """``rows``, each also printed to stderr as soon as it is measured (a long run shows progress)."""
+    for r in rows:
+        print(f"[bench] {r.stage}, {r.rows:,} rows: {r.seconds:.1f} s", file=sys.stderr, flush=True)
+    return rows
+
+
 def bench(
     sizes: list[int], preset: str | None, overrides: list[str], work: Path, skip: tuple[str, ...] = ()
 ) -> list[Row]:
@@ -256,23 +263,22 @@ def bench(
         with parallel_session(config.parallel):
             stage_rows, runner = time_stages(config, cache)
             total = sum_of_stages(stage_rows)
-            rows += [*stage_rows, total]
+            rows += announce([*stage_rows, total])
         if n == max(sizes):
             with PeakMemory() as memory:
                 plain = plain_lgbm_in_fresh_process(sets, preset, cache)
-            rows.append(Row("plain lgb.train loop", n, plain, memory.peak / 2**20, "no"))
+            rows += announce([Row("plain lgb.train loop", n, plain, memory.peak / 2**20, "no")])
         for stage in ("blend", "report"):
             seconds = rerun_seconds(stage, sets, preset, cache, out)
-            rows.append(Row(f"rerun --stage {stage} (command)", n, seconds, float("nan"), "yes"))
-        print(f"[bench] {n:,} rows done: all {total.seconds:.0f}s", file=sys.stderr, flush=True)
+            rows += announce([Row(f"rerun --stage {stage} (command)", n, seconds, float("nan"), "yes")])
     growth_exponents(rows)
     largest, smallest = max(sizes), min(sizes)
     if "tune" not in skip:
-        rows += time_tuning_trials(largest, overrides, work / f"cache-{largest}")
-    if "full" not in skip:
-        rows += time_full_preset(largest, overrides, work)
+        rows += announce(time_tuning_trials(largest, overrides, work / f"cache-{largest}"))
     if "winner" not in skip:
-        rows += time_winner_importance(smallest, overrides, work)
+        rows += announce(time_winner_importance(smallest, overrides, work))
+    if "full" not in skip:  # the longest extra last
+        rows += announce(time_full_preset(largest, overrides, work))
     return rows
 
 
