@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import TYPE_CHECKING, Callable
 
 import lightgbm as lgb
@@ -153,5 +154,34 @@ def train_lgbm_pruned(
 
 
 def with_params(cfg: LgbmConfig, params: dict) -> LgbmConfig:
-    """The ``lgbm`` section with these LightGBM parameters on top (a trial's, or the tuned ones)."""
-    return dataclasses.replace(cfg, params={**cfg.params, **params})
+    """The ``lgbm`` section with these LightGBM parameters on top (a trial's, or the tuned ones),
+    each under its main name, so a config that names one by an alias cannot override them."""
+    return dataclasses.replace(cfg, params={**canonical_params(cfg.params), **canonical_params(params)})
+
+
+def canonical_params(params: dict) -> dict:
+    """Each LightGBM parameter under its main name (``min_child_samples`` -> ``min_data_in_leaf``),
+    with the value LightGBM itself uses when several of its names are given: the main name's, else
+    the first alias in LightGBM's own order."""
+    out = {}
+    for key in params:
+        main = main_name(key)
+        if main not in out:
+            out[main] = params[next(n for n in _names_of().get(main, [main]) if n in params)]
+    return out
+
+
+def main_name(name: str) -> str:
+    """LightGBM's main name of a parameter given by any of its names (unknown names as they are)."""
+    return _main_of().get(name, name)
+
+
+@functools.lru_cache(maxsize=1)
+def _names_of() -> dict[str, list[str]]:
+    """Main name -> [main name, *aliases], in the order LightGBM resolves them."""
+    return lgb.basic._ConfigAliases._get_all_param_aliases()
+
+
+@functools.lru_cache(maxsize=1)
+def _main_of() -> dict[str, str]:
+    return {alias: main for main, names in _names_of().items() for alias in names}

@@ -181,18 +181,20 @@ def make_pruner(cfg: TuneTask) -> optuna.pruners.BasePruner:
 
 def configured_settings(cfg: TuneTask) -> dict:
     """The model's own settings as a point of the search space: the study's first trial, so the
-    search starts from what it should beat. A value outside the space moves to its nearest point
-    (LightGBM's depth without limit, max_depth <= 0, to the deepest); a choice the space lacks is
-    left to the sampler."""
+    search starts from what it should beat. LightGBM parameters count under any of their names. A
+    value outside the space moves to its nearest point (LightGBM's depth without limit, max_depth
+    <= 0, to the deepest); a choice the space lacks is left to the sampler."""
     if cfg.model == "lgbm":
-        own = {**LIGHTGBM_DEFAULTS, **cfg.base.params}
+        from models.lgbm import canonical_params, main_name
+
+        own = {**LIGHTGBM_DEFAULTS, **canonical_params(cfg.base.params)}
         if own.get("max_depth", 0) <= 0:
             own["max_depth"] = float("inf")
     else:
-        own = dataclasses.asdict(cfg.base)
+        own, main_name = dataclasses.asdict(cfg.base), str
     start = {}
     for name, spec in cfg.space.items():
-        value = own.get(name)
+        value = own.get(main_name(name))
         if "choices" in spec:
             if value in spec["choices"]:
                 start[name] = value

@@ -1,9 +1,12 @@
+import re
+
+import lightgbm as lgb
 import numpy as np
 import pytest
 from testkit import TINY
 
 from features.table import build_features
-from models.lgbm import LgbmFoldModel, lgbm_params, train_lgbm
+from models.lgbm import LgbmFoldModel, canonical_params, lgbm_params, train_lgbm, with_params
 from pipeline.config import FeaturesConfig, FoldsConfig, load_config
 from pipeline.data import Dataset
 from pipeline.folds import make_folds
@@ -112,3 +115,20 @@ def test_seeds_are_averaged_per_fold(inputs):
     assert np.allclose(three.oof_proba.to_numpy()[valid], mean)
     assert np.allclose(one.oof_proba.to_numpy()[valid], average.models[0].predict_proba(x))
     assert three.info["n_seeds"] == 3 and len(three.info["best_iterations"]) == 3
+
+
+def test_parameters_given_by_several_names_keep_the_value_lightgbm_uses():
+    given = {"min_child_samples": 30, "min_data": 40, "min_child_weight": 3.0, "num_leaves": 7}
+    x = np.random.default_rng(0).normal(size=(200, 3))
+    booster = lgb.train({**given, "verbose": -1}, lgb.Dataset(x, x[:, 0] > 0), num_boost_round=1)
+    pattern = r"\[(min_data_in_leaf|min_sum_hessian_in_leaf): ([^\]]+)\]"
+    used = {k: float(v) for k, v in re.findall(pattern, booster.model_to_string())}
+    expected = {"min_data_in_leaf": 40, "min_sum_hessian_in_leaf": 3.0}
+    assert used == expected and canonical_params(given) == {**expected, "num_leaves": 7}
+
+
+def test_tuned_parameters_override_a_config_that_names_them_by_an_alias():
+    cfg = load_config(overrides=["lgbm.reg_alpha=0.5"]).lgbm
+    tuned = with_params(cfg, {"lambda_l1": 2.0})
+    assert tuned.params["lambda_l1"] == 2.0 and "reg_alpha" not in tuned.params
+    assert tuned.params["num_leaves"] == cfg.params["num_leaves"]

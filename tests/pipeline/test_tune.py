@@ -130,6 +130,18 @@ def test_the_configured_settings_move_to_the_nearest_point_of_the_space():
     assert configured_settings(task) == {"learning_rate": 0.1, "max_depth": 12, "lambda_l1": 0.001}
 
 
+def test_the_configured_settings_count_lightgbm_parameters_under_any_of_their_names():
+    search = {"low": 0.001, "high": 10.0, "log": True, "int": False}
+    by_alias = load_config(overrides=["lgbm.reg_alpha=0.5"]).tune_task("lgbm")
+    assert configured_settings(dataclasses.replace(by_alias, space={"lambda_l1": search})) == {
+        "lambda_l1": 0.5
+    }
+    by_name = load_config(overrides=["lgbm.lambda_l1=0.5"]).tune_task("lgbm")
+    assert configured_settings(dataclasses.replace(by_name, space={"reg_alpha": search})) == {
+        "reg_alpha": 0.5
+    }
+
+
 def test_a_killed_search_resumes_with_its_finished_trials(tmp_path):
     cache = tmp_path / "cache"
     process = subprocess.Popen(tune_command(cache, tmp_path / "o1", 8), cwd=ROOT, start_new_session=True)
