@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from testkit import TINY
 
+import pipeline.bench as bench_module
 from pipeline.bench import PeakMemory, Row, bench, format_rows, goal_lines, growth_exponents
 
 
@@ -97,3 +98,16 @@ def test_the_benchmark_runs_every_extra_end_to_end_on_tiny_samples(tmp_path):
     # leaves a stage's exponent unmeasured (timer noise), so only the other goals must be measured
     unmeasured = [line for line in lines if line.endswith("not measured")]
     assert not [line for line in unmeasured if not line.startswith("blend's growth")], "\n".join(lines)
+
+
+def test_ctrl_c_during_an_extra_keeps_the_table_of_what_was_measured(tmp_path, monkeypatch):
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bench_module, "time_winner_importance", interrupted)
+    monkeypatch.setattr(bench_module, "time_full_preset", lambda *args: pytest.fail("ran after Ctrl-C"))
+    tiny = [o for o in TINY if not o.startswith(("sample.", "blend."))]
+    rows = bench([400], None, [*tiny, "parallel.backend='sequential'"], tmp_path, skip=("tune",))
+    assert "all (sum of stages)" in {r.stage for r in rows}
+    assert not [r for r in rows if r.run != "default"]
+    assert goal_lines(rows)[3].endswith("(goal <= 0.25): not measured")
