@@ -238,8 +238,7 @@ def time_tuning_trials(n: int, overrides: list[str], cache: Path) -> list[Row]:
         start = time.perf_counter()
         tuned = runner.run("tune_lgbm")
         wall = time.perf_counter() - start
-    states = tuned.trials["state"]
-    finished, pruned = int(states.isin(["COMPLETE", "PRUNED"]).sum()), int((states == "PRUNED").sum())
+    finished, pruned = tuned.finished, int((tuned.trials["state"] == "PRUNED").sum())
     label = f"tuning trial (search of {wall:.0f} s / {finished} trials, {pruned} pruned)"
     return [Row(label, n, wall / max(finished, 1), memory.peak / 2**20, "no", run="tuning")]
 

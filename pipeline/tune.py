@@ -190,11 +190,12 @@ def configured_settings(cfg: TuneTask) -> dict:
         own = {**LIGHTGBM_DEFAULTS, **canonical_params(cfg.base.params)}
         if own.get("max_depth", 0) <= 0:
             own["max_depth"] = float("inf")
+        name_in_own = main_name  # the space may name a parameter by an alias
     else:
-        own, main_name = dataclasses.asdict(cfg.base), str
+        own, name_in_own = dataclasses.asdict(cfg.base), str
     start = {}
     for name, spec in cfg.space.items():
-        value = own.get(main_name(name))
+        value = own.get(name_in_own(name))
         if "choices" in spec:
             if value in spec["choices"]:
                 start[name] = value
