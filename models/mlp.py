@@ -166,6 +166,7 @@ class MlpFoldModel:
         self.net: nn.Module | None = None
         self.history: list[tuple[int, float, float]] = []
         self.best_epoch = 0
+        self.patience = cfg.patience
         self.seconds = 0.0
 
     def fit(
@@ -191,8 +192,9 @@ class MlpFoldModel:
             if cfg.numeric_embedding == "piecewise"
             else None
         )
-        index = torch.from_numpy(rows).to(device)
-        numeric, fiber = numeric[index], fiber[index]
+        if len(rows) > len(y_fit):  # duplicated rare-class rows (without: no copy of the inputs)
+            index = torch.from_numpy(rows).to(device)
+            numeric, fiber = numeric[index], fiber[index]
         labels = torch.from_numpy(np.asarray(y_fit[rows], dtype=np.int64)).to(device)
         held_out = (
             (self.inputs.tensors(x_stop, device), y_stop) if x_stop is not None and len(x_stop) else None
@@ -215,6 +217,7 @@ class MlpFoldModel:
         steps = cfg.max_epochs * max(1, -(-len(labels) // cfg.batch_size))
         schedule, per_batch = make_schedule(cfg.schedule, optimiser, steps)
         generator = torch.Generator().manual_seed(self.seed)
+        self.patience = patience_for(cfg, len(labels))
         best_loss, best_state, waited = np.inf, None, 0
         bar = progress(range(1, cfg.max_epochs + 1), desc=self.label, unit="epoch")
         for epoch in bar:
@@ -240,7 +243,7 @@ class MlpFoldModel:
                 best_state = copy.deepcopy(self.net.state_dict())
             elif held_out is not None:
                 waited += 1
-                if waited >= cfg.patience:
+                if waited >= self.patience:
                     break
         if best_state is not None:
             self.net.load_state_dict(best_state)
@@ -259,6 +262,12 @@ class MlpFoldModel:
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         with torch_session(self.seed, self.threads, self.device):
             return predict_proba_in_batches(self.net, *self.inputs.tensors(x, self.device))
+
+
+def patience_for(cfg: MlpConfig, training_rows: int) -> int:
+    """Epochs without improvement before stopping: ``patience``, lowered to ``large_patience`` from
+    ``large_rows`` training rows on (many steps per epoch, a large held-out set: less noise to wait out)."""
+    return min(cfg.patience, cfg.large_patience) if 0 < cfg.large_rows <= training_rows else cfg.patience
 
 
 def with_fiber_column(data: Dataset, features: FeatureTable, embedding_dim: int) -> FeatureTable:
@@ -347,12 +356,13 @@ def with_params(cfg: MlpConfig, params: dict) -> MlpConfig:
 
 
 def training_summary(models: list[MlpFoldModel]) -> dict:
-    """Device, epochs run, best epochs and seconds per epoch of the fold networks."""
+    """Device, epochs run, best epochs, patience and seconds per epoch of the fold networks."""
     epochs = [len(m.history) for m in models]
     return {
         "device": str(models[0].device) if models else "cpu",
         "epochs": epochs,
         "best_epochs": [m.best_epoch for m in models],
+        "patience": [getattr(m, "patience", m.cfg.patience) for m in models],
         "seconds_per_epoch": float(sum(m.seconds for m in models) / max(sum(epochs), 1)),
         "history": [m.history for m in models],
     }

@@ -50,28 +50,38 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 class PeakMemory:
-    """Peak resident memory of this process and all its children (workers), sampled every 50 ms."""
+    """Peak memory of this process and all its children (workers), sampled every 50 ms: ``peak``
+    adds up their resident sets (RSS: pages two processes share count twice), ``peak_pss`` their
+    proportional sets (PSS: a shared page counts once, split between its processes), which is the
+    physical memory the run takes; nan where the system does not report PSS."""
 
     def __init__(self, interval: float = 0.05):
-        self.interval, self.peak, self._stop = interval, 0, threading.Event()
+        self.interval, self._stop = interval, threading.Event()
+        self.peak, self.peak_pss = 0, 0.0
 
-    def _sample(self) -> int:
+    @staticmethod
+    def _sample() -> tuple[int, float]:
         me = psutil.Process()
-        total = me.memory_info().rss
-        for child in me.children(recursive=True):
+        rss, pss = 0, 0.0
+        for process in [me, *me.children(recursive=True)]:
             try:
-                total += child.memory_info().rss
+                rss += process.memory_info().rss
+                pss += getattr(process.memory_full_info(), "pss", float("nan"))
             except psutil.Error:
                 pass
-        return total
+        return rss, pss
+
+    def _update(self) -> None:
+        rss, pss = self._sample()
+        self.peak, self.peak_pss = max(self.peak, rss), max(self.peak_pss, pss)
 
     def _watch(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, self._sample())
+            self._update()
             self._stop.wait(self.interval)
 
     def __enter__(self) -> PeakMemory:
-        self.peak = self._sample()
+        self._update()
         self._thread = threading.Thread(target=self._watch, daemon=True)
         self._thread.start()
         return self
@@ -79,7 +89,11 @@ class PeakMemory:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
-        self.peak = max(self.peak, self._sample())
+        self._update()
+
+    def mib(self) -> dict[str, float]:
+        """The peaks in MiB, as the ``Row`` fields."""
+        return {"peak_mib": self.peak / 2**20, "peak_pss_mib": self.peak_pss / 2**20}
 
 
 @dataclass
@@ -91,6 +105,8 @@ class Row:
     from_cache: str
     exponent: float = float("nan")
     run: str = "default"
+    peak_pss_mib: float = float("nan")
+    """Physical memory (PSS, shared pages counted once); ``peak_mib`` adds up the processes' RSS."""
     """Which run of the benchmark measured it: "default" (``--stage all`` as configured, the plain
     loop and the cached commands), "tuning", "full preset" or "winner settings, gbdt"."""
 
@@ -108,7 +124,13 @@ def time_stages(config, cache_dir: Path) -> tuple[list[Row], object]:
         start = time.perf_counter()
         runner.artifact("data")
         out = [
-            Row("data (simulate the sample)", rows_n, time.perf_counter() - start, memory.peak / 2**20, "no")
+            Row(
+                "data (simulate the sample)",
+                rows_n,
+                time.perf_counter() - start,
+                from_cache="no",
+                **memory.mib(),
+            )
         ]
     order = list(dict.fromkeys([*runner.closure("submission"), *runner.closure("report")]))
     out += [time_stage(runner, name) for name in order]
@@ -122,18 +144,18 @@ def time_stage(runner, name: str) -> Row:
         runner.run(name)
         seconds = time.perf_counter() - start
     status = "yes" if runner.records[name].status != "computed" else "no"
-    return Row(name, runner.config.sample.n_train, seconds, memory.peak / 2**20, status)
+    return Row(name, runner.config.sample.n_train, seconds, from_cache=status, **memory.mib())
 
 
 def sum_of_stages(stage_rows: list[Row]) -> Row:
-    """The ``all (sum of stages)`` row: their seconds added, their largest peak."""
-    n = stage_rows[-1].rows
+    """The ``all (sum of stages)`` row: their seconds added, their largest peaks."""
     return Row(
         "all (sum of stages)",
-        n,
+        stage_rows[-1].rows,
         sum(r.seconds for r in stage_rows),
         max(r.peak_mib for r in stage_rows),
         "no",
+        peak_pss_mib=max(r.peak_pss_mib for r in stage_rows),
     )
 
 
@@ -198,15 +220,21 @@ def growth_exponents(rows: list[Row]) -> None:
 
 def format_rows(rows: list[Row]) -> str:
     lines = [
-        "| stage | rows | seconds | peak memory (MiB) | from cache | growth exponent |",
-        "|---|---|---|---|---|---|",
+        "| stage | rows | seconds | peak memory, PSS (MiB) | peak, RSS added up (MiB) | from cache "
+        "| growth exponent |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         exponent = "" if np.isnan(r.exponent) else f"{r.exponent:.2f}"
         lines.append(
-            f"| {r.stage} | {r.rows:,} | {r.seconds:.1f} | {r.peak_mib:,.0f} | {r.from_cache} | {exponent} |"
+            f"| {r.stage} | {r.rows:,} | {r.seconds:.1f} | {mib(r.peak_pss_mib)} | {mib(r.peak_mib)} "
+            f"| {r.from_cache} | {exponent} |"
         )
     return "\n".join(lines)
+
+
+def mib(value: float) -> str:
+    return "-" if np.isnan(value) else f"{value:,.0f}"
 
 
 def labelled(rows: list[Row], run: str) -> list[Row]:
@@ -240,7 +268,7 @@ def time_tuning_trials(n: int, overrides: list[str], cache: Path) -> list[Row]:
         wall = time.perf_counter() - start
     finished, pruned = tuned.finished, int((tuned.trials["state"] == "PRUNED").sum())
     label = f"tuning trial (search of {wall:.0f} s / {finished} trials, {pruned} pruned)"
-    return [Row(label, n, wall / max(finished, 1), memory.peak / 2**20, "no", run="tuning")]
+    return [Row(label, n, wall / max(finished, 1), from_cache="no", run="tuning", **memory.mib())]
 
 
 def time_winner_importance(n: int, overrides: list[str], work: Path) -> list[Row]:
@@ -255,7 +283,10 @@ def time_winner_importance(n: int, overrides: list[str], work: Path) -> list[Row
 def announce(rows: list[Row]) -> list[Row]:
     """``rows``, each also printed to stderr as soon as it is measured (a long run shows progress)."""
     for r in rows:
-        line = f"[bench] {r.stage}, {r.rows:,} rows: {r.seconds:.1f} s, peak {r.peak_mib:,.0f} MiB"
+        line = (
+            f"[bench] {r.stage}, {r.rows:,} rows: {r.seconds:.1f} s, "
+            f"peak {mib(r.peak_pss_mib)} MiB PSS ({mib(r.peak_mib)} MiB RSS added up)"
+        )
         print(line, file=sys.stderr, flush=True)
     return rows
 
@@ -276,7 +307,7 @@ def bench(
         if n == max(sizes):
             with PeakMemory() as memory:
                 plain = plain_lgbm_in_fresh_process(sets, preset, cache)
-            rows += announce([Row("plain lgb.train loop", n, plain, memory.peak / 2**20, "no")])
+            rows += announce([Row("plain lgb.train loop", n, plain, from_cache="no", **memory.mib())])
         for stage in ("blend", "report"):
             seconds = rerun_seconds(stage, sets, preset, cache, out)
             rows += announce([Row(f"rerun --stage {stage} (command)", n, seconds, float("nan"), "yes")])
@@ -321,8 +352,11 @@ def goal_lines(rows: list[Row]) -> list[str]:
     reruns = [at.get(f"rerun --stage {s} (command)") for s in ("blend", "report")]
     rerun = max(r.seconds for r in reruns) if all(reruns) else None
     default_rows = [r for r in rows if r.rows == biggest and r.run == "default"]
-    peaks = [r.peak_mib for r in default_rows if not np.isnan(r.peak_mib)]
-    peak = max(peaks) / 1024 if peaks else None
+    peak, peak_rss = (
+        max((getattr(r, field) for r in default_rows if not np.isnan(getattr(r, field))), default=np.nan)
+        / 1024
+        for field in ("peak_pss_mib", "peak_mib")
+    )
     lines = [
         (
             f"default --stage all / plain lgb.train loop at {biggest:,} rows",
@@ -349,7 +383,8 @@ def goal_lines(rows: list[Row]) -> list[str]:
         + verdict(rerun, GOALS["rerun_seconds"])
     )
     out.append(
-        f"peak memory, default --stage all: {show(peak)} GiB (goal <= 3): " + verdict(peak, GOALS["peak_gib"])
+        f"peak memory, default --stage all: {show(peak)} GiB (PSS: physical memory; {show(peak_rss)} GiB "
+        f"adding up each process's RSS) (goal <= 3): " + verdict(peak, GOALS["peak_gib"])
     )
     return out
 

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize, minimize_scalar
-from scipy.special import logsumexp
 
 from pipeline.cv import ModelResult, merge_optimism
 from pipeline.metrics import EPSILON, multiclass_log_loss, per_fold_log_loss
@@ -30,6 +29,7 @@ if TYPE_CHECKING:
     from pipeline.folds import Folds
 
 METHODS = ("linear", "geometric")
+BLOCK_ROWS = 8192  # rows per block: a block's (rows, classes) temporaries stay in the CPU's cache
 ALL_ROWS_WEIGHTS = "weights fitted on the OOF rows they score"
 
 
@@ -58,26 +58,48 @@ class BlendFit:
     def mixed(self, inputs: BlendInputs) -> np.ndarray:
         """The weighted combination before temperature and normalisation (rows, classes)."""
         if self.method == "linear":
-            return np.log(np.clip(np.tensordot(self.weights, inputs.proba, axes=1), EPSILON, 1.0))
-        return np.tensordot(self.weights, inputs.log_proba, axes=1)
+            return np.log(np.clip(np.einsum("m,mrc->rc", self.weights, inputs.proba), EPSILON, 1.0))
+        return np.einsum("m,mrc->rc", self.weights, inputs.log_proba)
 
     def log_proba(self, inputs: BlendInputs, mixed: np.ndarray | None = None) -> np.ndarray:
         """Normalised log probabilities of the blend (``mixed`` reused when given)."""
         log_p = (self.mixed(inputs) if mixed is None else mixed) / self.temperature
-        return log_p - logsumexp(log_p, axis=1, keepdims=True)
+        return log_p - log_sum_exp(log_p)[:, None]
 
     def loss(self, inputs: BlendInputs, labels: np.ndarray, mixed: np.ndarray | None = None) -> float:
-        """Log loss on ``labels`` (probabilities floored at the metric's epsilon)."""
-        log_p = self.log_proba(inputs, mixed)[np.arange(len(labels)), labels]
-        return float(-np.mean(np.maximum(log_p, np.log(EPSILON))))
+        """Log loss on ``labels`` (probabilities floored at the metric's epsilon), a block of rows at
+        a time."""
+        total = 0.0
+        for block in row_blocks(len(labels)):
+            part = BlendInputs.rows_of(inputs, block)
+            log_p = self.log_proba(part, None if mixed is None else mixed[block])
+            true = log_p[np.arange(len(log_p)), labels[block]]
+            total += float(np.maximum(true, np.log(EPSILON)).sum())
+        return -total / len(labels)
 
 
 class BlendInputs:
     """The models' probabilities with their clipped logs computed once (the optimiser reuses them)."""
 
-    def __init__(self, proba: np.ndarray):
+    def __init__(self, proba: np.ndarray, log_proba: np.ndarray | None = None):
         self.proba = proba
-        self.log_proba = np.log(np.clip(proba, EPSILON, 1.0))
+        self.log_proba = np.log(np.clip(proba, EPSILON, 1.0)) if log_proba is None else log_proba
+
+    def rows_of(self, block: slice) -> BlendInputs:
+        """The same models on a block of rows (views, no copies)."""
+        return BlendInputs(self.proba[:, block], self.log_proba[:, block])
+
+
+def row_blocks(n_rows: int) -> list[slice]:
+    """Consecutive blocks of ``BLOCK_ROWS`` rows: row-wise sums in blocks keep the blend's cost
+    linear in rows (whole-array temporaries outgrow the cache at Dacon's scale)."""
+    return [slice(start, min(start + BLOCK_ROWS, n_rows)) for start in range(0, n_rows, BLOCK_ROWS)]
+
+
+def log_sum_exp(values: np.ndarray) -> np.ndarray:
+    """log(sum(exp(values))) of each row of finite values, stable (the row's maximum taken out)."""
+    top = values.max(axis=1)
+    return np.log(np.exp(values - top[:, None]).sum(axis=1)) + top
 
 
 def fit_blend(method: str, stacked, labels: np.ndarray, temperature: bool) -> BlendFit:
@@ -116,12 +138,16 @@ class WeightObjective:
             true, total = np.maximum(weights @ self.true, EPSILON), weights @ self.total
             loss = np.mean(np.log(total) - np.log(true))
             return float(loss), (self.total / total - self.true / true).mean(axis=1)
-        mixed = np.tensordot(weights, self.log_proba, axes=1)  # (rows, classes)
-        norm = logsumexp(mixed, axis=1)
-        loss = np.mean(norm - weights @ self.true)
-        softmax = np.exp(mixed - norm[:, None])
-        expected = np.einsum("rc,mrc->m", softmax, self.log_proba) / len(norm)
-        return float(loss), expected - self.true.mean(axis=1)
+        n_rows = self.true.shape[1]
+        norm_sum, expected = 0.0, np.zeros(len(weights))
+        for block in row_blocks(n_rows):
+            log_proba = self.log_proba[:, block]
+            mixed = np.einsum("m,mrc->rc", weights, log_proba)  # (rows, classes)
+            norm = log_sum_exp(mixed)
+            norm_sum += float(norm.sum())
+            expected += np.einsum("rc,mrc->m", np.exp(mixed - norm[:, None]), log_proba)
+        loss = norm_sum / n_rows - float(weights @ self.true.mean(axis=1))
+        return loss, expected / n_rows - self.true.mean(axis=1)
 
 
 def fit_simplex_weights(method: str, stacked, labels: np.ndarray) -> np.ndarray:

@@ -131,6 +131,8 @@ class MlpConfig:
     batch_size: int = 1024
     max_epochs: int = 60
     patience: int = 6
+    large_rows: int = 100_000
+    large_patience: int = 4
     learning_rate: float = 1e-3
     weight_decay: float = 1e-4
     schedule: str = choice("plateau", ("plateau", "cosine", "onecycle", "coslog4", "constant"))
@@ -161,6 +163,8 @@ class MlpConfig:
             "batch_size": self.batch_size > 0,
             "max_epochs": self.max_epochs > 0,
             "patience": self.patience > 0,
+            "large_rows": self.large_rows >= 0,
+            "large_patience": self.large_patience > 0,
             "learning_rate": self.learning_rate > 0,
             "label_smoothing": 0.0 <= self.label_smoothing < 1.0,
             "oversample_min_count": self.oversample_min_count >= 0,
@@ -264,6 +268,7 @@ MLP_TUNABLE = {
     "numeric_embedding", "numeric_embedding_dim", "periodic_frequencies", "periodic_scale", "piecewise_bins",
     "ensemble_size",
     "label_smoothing", "class_weight", "oversample_min_count", "patience",
+    "large_patience",
 }  # fmt: skip
 
 
@@ -388,15 +393,23 @@ def section_fingerprint(section: Any) -> str:
 def load_config(path: Path | None = None, overrides: list[str] = (), preset: str | None = None) -> Config:
     """Defaults, then a preset (pipeline/presets/NAME.toml), then the user's TOML file, then
     ``section.key=value`` overrides."""
-    raw = _read_toml(DEFAULT_CONFIG_PATH)
+    raw: dict = {}
+    _merge_layer(raw, _read_toml(DEFAULT_CONFIG_PATH), str(DEFAULT_CONFIG_PATH))
     if preset is not None:
         for layer in preset_layers(preset):
-            _merge(raw, layer)
+            _merge_layer(raw, layer, f"--preset {preset}")
     if path is not None:
-        _merge(raw, _read_toml(Path(path)))
+        _merge_layer(raw, _read_toml(Path(path)), str(path))
     for item in overrides:
-        _merge(raw, parse_override(item))
+        _merge_layer(raw, parse_override(item), f"--set {item}")
     return build_config(raw)
+
+
+def _merge_layer(raw: dict, layer: dict, source: str) -> None:
+    """Merge one layer of the config (``source`` names it in errors) into those before it."""
+    if isinstance(layer.get("lgbm"), dict):
+        _replace_aliases(raw.get("lgbm", {}), layer["lgbm"], source)
+    _merge(raw, layer)
 
 
 def preset_layers(preset: str) -> list[dict]:
@@ -504,23 +517,56 @@ def _check_open_keys(section: str, params: dict) -> dict:
 LIGHTGBM_PARAMS_PATH = Path(__file__).with_name("lightgbm_params.json")
 
 
-@functools.lru_cache(maxsize=1)
 def _lightgbm_parameter_names() -> frozenset[str] | None:
-    """LightGBM's parameter names and aliases: from the list written for the installed version by
-    tools/lightgbm_params.py (no LightGBM import), else from LightGBM itself; None if neither works."""
+    """Every name LightGBM takes for a parameter (main names and aliases); None if unknown."""
+    main_of = _lightgbm_main_names()
+    return None if main_of is None else frozenset(main_of)
+
+
+@functools.lru_cache(maxsize=1)
+def _lightgbm_main_names() -> dict[str, str] | None:
+    """Each LightGBM parameter name or alias -> the parameter's main name: from the table written for
+    the installed version by tools/lightgbm_params.py (no LightGBM import), else from LightGBM
+    itself; None if neither works."""
     try:
         stored = json.loads(LIGHTGBM_PARAMS_PATH.read_text(encoding="utf-8"))
         if stored["lightgbm"] == metadata.version("lightgbm"):
-            return frozenset(stored["names"])
+            aliases = stored["aliases"]
+        else:
+            aliases = None
     except (OSError, ValueError, KeyError, metadata.PackageNotFoundError):
-        pass
-    try:
-        from lightgbm.basic import _ConfigAliases
+        aliases = None
+    if aliases is None:
+        try:
+            from lightgbm.basic import _ConfigAliases
 
-        aliases = _ConfigAliases._get_all_param_aliases()
-    except (ImportError, AttributeError):
-        return None
-    return frozenset(aliases) | {alias for names in aliases.values() for alias in names}
+            aliases = _ConfigAliases._get_all_param_aliases()
+        except (ImportError, AttributeError):
+            return None
+    return {name: main for main, names in aliases.items() for name in (main, *names)}
+
+
+def _replace_aliases(base: dict, update: dict, source: str) -> None:
+    """A layer that names a LightGBM parameter replaces the value an earlier layer gave it under any
+    of its names (``--set lgbm.min_child_samples=7`` over the defaults' ``min_data_in_leaf``); one
+    layer naming a parameter twice is an error (LightGBM would silently keep one of the values)."""
+    main_of = _lightgbm_main_names()
+    if main_of is None:
+        return
+    own = {f.name for f in dataclasses.fields(LgbmConfig)}
+    named: dict[str, str] = {}
+    for key in update:
+        main = main_of.get(key)
+        if key in own or main is None:
+            continue
+        if main in named:
+            raise ConfigError(
+                f"{source}: lgbm.{named[main]} and lgbm.{key} are one LightGBM parameter ({main}): "
+                "give it once"
+            )
+        named[main] = key
+        for earlier in [k for k in base if k != key and k not in own and main_of.get(k) == main]:
+            del base[earlier]
 
 
 def _unknown(what: str, name: str, valid) -> str:

@@ -8,6 +8,9 @@ function of its arguments, so the results do not depend on the backend or on the
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import os
 import warnings
 from contextlib import contextmanager
@@ -100,6 +103,25 @@ def _run_in_worker(function: Callable, threads: tuple[int, int], quiet: bool, ar
         return function(*args)
     finally:
         _worker_threads, _free_threads, _inside_task = before
+        release_free_memory()
+
+
+def release_free_memory() -> None:
+    """Give the memory freed by a finished task back to the system (glibc's malloc_trim). A worker
+    lives on from stage to stage; without this it keeps the peak heap of every task it ran."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.lru_cache(maxsize=1)
+def _malloc_trim():
+    """glibc's ``malloc_trim``, or None where the C library has none (macOS, musl, Windows)."""
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):
+        return None
 
 
 def planned_workers(n_tasks: int) -> int:

@@ -1,5 +1,6 @@
 """Writes pipeline/lightgbm_params.json: LightGBM's parameter names and aliases for the installed
-version, so that checking ``[lgbm]`` keys does not import LightGBM (about a second) on every command.
+version (every name, and each parameter's names in the order LightGBM resolves them), so that
+checking ``[lgbm]`` keys does not import LightGBM (about a second) on every command.
 Rerun after upgrading LightGBM; with another version installed the check imports LightGBM instead.
 
     python tools/lightgbm_params.py
@@ -19,7 +20,8 @@ TARGET = Path(__file__).resolve().parents[1] / "pipeline" / "lightgbm_params.jso
 def main() -> None:
     aliases = _ConfigAliases._get_all_param_aliases()
     names = sorted(set(aliases) | {alias for group in aliases.values() for alias in group})
-    TARGET.write_text(json.dumps({"lightgbm": metadata.version("lightgbm"), "names": names}, indent=0) + "\n")
+    stored = {"lightgbm": metadata.version("lightgbm"), "names": names, "aliases": aliases}
+    TARGET.write_text(json.dumps(stored, indent=0) + "\n")
     print(f"wrote {len(names)} names for LightGBM {metadata.version('lightgbm')} to {TARGET}")
 
 

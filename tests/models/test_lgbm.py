@@ -6,7 +6,16 @@ import pytest
 from testkit import TINY
 
 from features.table import build_features
-from models.lgbm import LgbmFoldModel, canonical_params, lgbm_params, train_lgbm, with_params
+from models.lgbm import (
+    ZERO_TREE,
+    ChangedTreesPredictor,
+    LgbmFoldModel,
+    canonical_params,
+    changed_trees_only,
+    lgbm_params,
+    train_lgbm,
+    with_params,
+)
 from pipeline.config import FeaturesConfig, FoldsConfig, load_config
 from pipeline.data import Dataset
 from pipeline.folds import make_folds
@@ -132,3 +141,86 @@ def test_tuned_parameters_override_a_config_that_names_them_by_an_alias():
     tuned = with_params(cfg, {"lambda_l1": 2.0})
     assert tuned.params["lambda_l1"] == 2.0 and "reg_alpha" not in tuned.params
     assert tuned.params["num_leaves"] == cfg.params["num_leaves"]
+
+
+def trained_multiclass(objective: str = "multiclass", **params):
+    """A booster on random rows with missing values and a constant last column, stopped early."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(600, 12)).astype(np.float32)
+    x[rng.random(x.shape) < 0.05] = np.nan
+    x = np.hstack([x, np.zeros((len(x), 1), np.float32)])  # no tree can split on it
+    y = (
+        (np.nan_to_num(x[:, 0]) > 0).astype(int)
+        + (np.nan_to_num(x[:, 1]) > 0.7)
+        + (np.nan_to_num(x[:, 2]) > 1)
+    )
+    base = {"objective": objective, "verbose": -1, "num_leaves": 7, "feature_fraction": 0.3, "seed": 0}
+    base |= {"num_class": 4} if objective.startswith("multiclass") else {}
+    model = LgbmFoldModel({**base, **params}, 200, 5)
+    stop = rng.permutation(len(x))[:150]
+    fit = np.setdiff1d(np.arange(len(x)), stop)
+    y_used = y if objective.startswith("multiclass") else (y > 0).astype(int)
+    model.fit(x[fit], y_used[fit], x[stop], y_used[stop])
+    return model, x[stop]
+
+
+def permuted(x: np.ndarray, columns: list[int], seed: int = 1) -> np.ndarray:
+    out = x.copy()
+    rng = np.random.default_rng(seed)
+    for column in columns:
+        out[:, column] = rng.permutation(out[:, column])
+    return out
+
+
+def test_changed_trees_only_gives_the_full_predictions_and_evaluates_only_the_trees_on_changed_columns(
+    monkeypatch,
+):
+    model, rows = trained_multiclass()
+    rebuilt = []
+    real_booster = ChangedTreesPredictor._booster
+    monkeypatch.setattr(
+        ChangedTreesPredictor,
+        "_booster",
+        lambda self, trees: (
+            rebuilt.append(sum(t.endswith(ZERO_TREE) for t in trees) / len(trees))
+            or real_booster(self, trees)
+        ),
+    )
+    full = model.booster.predict
+    with changed_trees_only():
+        assert np.allclose(
+            model.predict_proba(rows), full(rows, num_iteration=model.best_iteration), atol=1e-14
+        )
+        for columns in ([0], [5], [1, 11], []):
+            x = permuted(rows, columns)
+            expected = full(x, num_iteration=model.best_iteration)
+            assert np.abs(model.predict_proba(x) - expected).max() < 1e-12
+        assert rebuilt and all(0 < zero_share < 1 for zero_share in rebuilt)  # a subset of the trees
+        other_rows = rows[:40]  # other rows: a full prediction
+        assert (
+            np.abs(
+                model.predict_proba(other_rows) - full(other_rows, num_iteration=model.best_iteration)
+            ).max()
+            < 1e-12
+        )
+    x = permuted(rows, [0])
+    assert np.array_equal(model.predict_proba(x), full(x, num_iteration=model.best_iteration))  # context over
+
+
+def test_a_column_no_tree_splits_on_leaves_the_reference_probabilities_exactly():
+    model, rows = trained_multiclass()
+    x = rows.copy()
+    x[:, -1] = 1e6  # the constant column
+    with changed_trees_only():
+        reference = model.predict_proba(rows)
+        assert np.array_equal(model.predict_proba(x), reference)
+
+
+def test_changed_trees_only_leaves_other_objectives_to_lightgbm():
+    model, rows = trained_multiclass("binary")
+    with changed_trees_only():
+        model.predict_proba(rows)
+        x = permuted(rows, [0])
+        assert np.array_equal(
+            model.predict_proba(x), model.booster.predict(x, num_iteration=model.best_iteration)
+        )

@@ -132,6 +132,19 @@ def test_best_epochs_weights_are_restored():
     assert model.history[model.best_epoch - 1][2] == best
 
 
+def test_from_large_rows_training_rows_on_the_patience_is_large_patience():
+    x, y = blobs()
+    x_stop, y_stop = blobs(100, seed=3)
+    cfg = replace(FAST, max_epochs=60, patience=30, large_patience=1, learning_rate=0.3)
+    large = fit_model(replace(cfg, large_rows=len(x)), x, y, x_stop, y_stop)
+    assert large.patience == 1
+    assert len(large.history) == large.best_epoch + 1 < cfg.max_epochs  # stopped at the first stale epoch
+    small = fit_model(replace(cfg, large_rows=len(x) + 1), x, y, x_stop, y_stop)
+    assert small.patience == 30 and len(small.history) > len(large.history)
+    assert mlp.patience_for(replace(cfg, large_rows=0), 10**9) == 30  # 0: never
+    assert mlp.patience_for(replace(cfg, patience=2, large_patience=4, large_rows=10), 10) == 2  # never more
+
+
 @pytest.mark.parametrize(
     "change",
     [

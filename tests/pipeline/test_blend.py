@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 from testkit import fake_model
 
+import pipeline.blend as blend_module
 from pipeline.blend import blend_models, fit_simplex_weights
 from pipeline.config import BlendConfig, FoldsConfig
 from pipeline.folds import make_folds
@@ -85,3 +86,25 @@ def test_fit_simplex_weights_recovers_a_dominant_model():
     for method in ("linear", "geometric"):
         weights = fit_simplex_weights(method, np.stack([wrong, right]), labels)
         assert weights[1] > 0.95
+
+
+@pytest.mark.parametrize("method", ["linear", "geometric"])
+def test_loss_and_gradient_summed_block_by_block_equal_the_whole_array_ones(monkeypatch, method):
+    rng = np.random.default_rng(0)
+    stacked = rng.dirichlet(np.ones(5), size=(3, 50))
+    labels = rng.integers(0, 5, 50)
+    weights, fit = np.array([0.2, 0.5, 0.3]), blend_module.BlendFit(method, np.array([0.2, 0.5, 0.3]), 1.3)
+    inputs = blend_module.BlendInputs(stacked)
+    whole = fit.loss(inputs, labels), blend_module.WeightObjective(method, inputs, labels)(weights)
+    log_p = fit.log_proba(inputs)  # the definition: normalised log probabilities of every row at once
+    assert whole[0] == pytest.approx(-np.mean(np.maximum(log_p[np.arange(50), labels], np.log(1e-15))))
+    monkeypatch.setattr(blend_module, "BLOCK_ROWS", 7)  # 8 blocks, the last one short
+    assert len(blend_module.row_blocks(50)) == 8
+    blocked = fit.loss(inputs, labels), blend_module.WeightObjective(method, inputs, labels)(weights)
+    assert blocked[0] == pytest.approx(whole[0], abs=1e-13)
+    assert blocked[1][0] == pytest.approx(whole[1][0], abs=1e-13)
+    assert np.allclose(blocked[1][1], whole[1][1], atol=1e-13)
+    step = 1e-6 * np.array([1.0, -1.0, 0.0])  # the gradient along the simplex matches the loss
+    objective = blend_module.WeightObjective(method, inputs, labels)
+    slope = (objective(weights + step)[0] - objective(weights - step)[0]) / 2
+    assert slope == pytest.approx(blocked[1][1] @ step, rel=1e-5)

@@ -108,3 +108,22 @@ def test_the_shipped_lightgbm_parameter_list_matches_the_installed_lightgbm():
         )
     aliases = _ConfigAliases._get_all_param_aliases()
     assert set(stored["names"]) == set(aliases) | {a for names in aliases.values() for a in names}
+    assert stored["aliases"] == {main: list(names) for main, names in aliases.items()}
+
+
+def test_a_later_layer_naming_a_lightgbm_parameter_by_an_alias_replaces_the_earlier_value():
+    params = load_config(overrides=["lgbm.min_child_samples=7"]).lgbm.params
+    assert params["min_child_samples"] == 7 and "min_data_in_leaf" not in params
+    params = load_config(overrides=["lgbm.min_child_samples=7", "lgbm.min_data_in_leaf=9"]).lgbm.params
+    assert params["min_data_in_leaf"] == 9 and "min_child_samples" not in params
+    assert load_config(overrides=["lgbm.num_boost_round=5"]).lgbm.num_boost_round == 5  # own keys as they are
+
+
+def test_one_layer_naming_a_lightgbm_parameter_twice_is_a_one_line_error(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text("[lgbm]\nreg_alpha = 1.0\nlambda_l1 = 2.0\n")
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    message = str(error.value)
+    assert "\n" not in message and str(path) in message
+    assert "lgbm.reg_alpha and lgbm.lambda_l1" in message and "(lambda_l1)" in message

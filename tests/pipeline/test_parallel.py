@@ -101,3 +101,25 @@ def test_an_unreachable_scheduler_is_a_one_line_error():
     with pytest.raises(ConfigError, match="cannot connect"):
         with parallel.parallel_session(cfg):
             pass
+
+
+def test_a_finished_task_gives_its_freed_heap_back(monkeypatch):
+    """Workers live from stage to stage; memory a task freed must not stay counted against them."""
+    import numpy as np
+    import psutil
+
+    if parallel._malloc_trim() is None:
+        pytest.skip("no glibc malloc_trim here")
+    me = psutil.Process()
+
+    blocks = [np.ones(100_000 // 8) for _ in range(2000)]  # 200 MB of heap (below mmap's size)
+    top = np.ones(100_000 // 8)  # the heap's top stays in use: free() alone cannot give memory back
+    del blocks
+    rss_after_free = me.memory_info().rss
+    parallel.release_free_memory()
+    assert rss_after_free - me.memory_info().rss > 100 * 2**20
+    del top
+    calls = []
+    monkeypatch.setattr(parallel, "release_free_memory", lambda: calls.append(1))
+    parallel.run_tasks(lambda x: x, [(1,), (2,)])
+    assert len(calls) == 2  # after every task
