@@ -104,11 +104,11 @@ class ChangedTreesPredictor:
 
     max_share = 0.5  # above this share of trees to re-evaluate, a full prediction is cheaper
 
-    def __init__(self, booster: lgb.Booster, num_iteration: int, reference: np.ndarray, text: str):
+    def __init__(self, booster: lgb.Booster, num_iteration: int, reference: np.ndarray, head: str, rest: str):
+        """``head`` and ``rest``: the booster's model string before and after its first ``Tree=``."""
         self.booster, self.num_iteration = booster, num_iteration
         self.reference = reference.copy()
         self.raw = booster.predict(reference, num_iteration=num_iteration, raw_score=True)
-        head, _, rest = text.partition("\nTree=")
         body, _, tail = rest.partition(TREES_END)
         self.head = "\n".join(line for line in head.split("\n") if not line.startswith("tree_sizes="))
         self.tail = TREES_END + tail
@@ -120,11 +120,10 @@ class ChangedTreesPredictor:
     def for_booster(cls, booster: lgb.Booster, num_iteration: int, reference: np.ndarray):
         """The predictor for ``booster``'s first ``num_iteration`` rounds, or None where raw scores
         do not add up tree by tree into softmax probabilities (another objective, linear trees)."""
-        text = booster.model_to_string(num_iteration=num_iteration)
-        head, found, rest = text.partition("\nTree=")
+        head, found, rest = booster.model_to_string(num_iteration=num_iteration).partition("\nTree=")
         if not found or "\nobjective=multiclass " not in head or "is_linear=1" in rest:
             return None
-        return cls(booster, num_iteration, reference, text)
+        return cls(booster, num_iteration, reference, head, rest)
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         if x.shape != self.reference.shape:

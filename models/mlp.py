@@ -362,7 +362,7 @@ def training_summary(models: list[MlpFoldModel]) -> dict:
         "device": str(models[0].device) if models else "cpu",
         "epochs": epochs,
         "best_epochs": [m.best_epoch for m in models],
-        "patience": [getattr(m, "patience", m.cfg.patience) for m in models],
+        "patience": [m.patience for m in models],
         "seconds_per_epoch": float(sum(m.seconds for m in models) / max(sum(epochs), 1)),
         "history": [m.history for m in models],
     }

@@ -71,7 +71,7 @@ class BlendFit:
         a time."""
         total = 0.0
         for block in row_blocks(len(labels)):
-            part = BlendInputs.rows_of(inputs, block)
+            part = inputs.rows_of(block)
             log_p = self.log_proba(part, None if mixed is None else mixed[block])
             true = log_p[np.arange(len(log_p)), labels[block]]
             total += float(np.maximum(true, np.log(EPSILON)).sum())
