@@ -167,6 +167,7 @@ class MlpFoldModel:
         self.history: list[tuple[int, float, float]] = []
         self.best_epoch = 0
         self.patience = cfg.patience
+        self.fit_threads = 0
         self.seconds = 0.0
 
     def fit(
@@ -174,6 +175,7 @@ class MlpFoldModel:
     ) -> None:
         start = time.perf_counter()
         with torch_session(self.seed, self.threads, self.device):
+            self.fit_threads = torch.get_num_threads()
             self._fit(x_fit, y_fit, x_stop, y_stop)
         self.seconds = time.perf_counter() - start
 
@@ -356,10 +358,11 @@ def with_params(cfg: MlpConfig, params: dict) -> MlpConfig:
 
 
 def training_summary(models: list[MlpFoldModel]) -> dict:
-    """Device, epochs run, best epochs, patience and seconds per epoch of the fold networks."""
+    """Device, CPU threads, epochs run, best epochs, patience and seconds per epoch of the fold networks."""
     epochs = [len(m.history) for m in models]
     return {
         "device": str(models[0].device) if models else "cpu",
+        "threads": [m.fit_threads for m in models],
         "epochs": epochs,
         "best_epochs": [m.best_epoch for m in models],
         "patience": [m.patience for m in models],

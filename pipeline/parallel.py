@@ -52,10 +52,10 @@ def available_cores() -> int:
 
 
 def worker_threads(results_depend_on_threads: bool = True) -> int:
-    """Threads a model running in this task should use. The count depends only on the config and the
-    cores, never on the backend, so a model whose results depend on it (the MLP's float sums) gives
-    the same numbers sequentially, in processes and on Dask. A model whose results do not depend on
-    it (LightGBM) may take the idle cores of the last, partly empty wave of tasks."""
+    """Threads a model running in this task should use. For a model whose results depend on the
+    count (the MLP's float sums) it depends only on the config, the local cores and the task's place
+    in the list, never on the backend, so the sequential run, processes and Dask give the same
+    numbers. A model whose results do not depend on it (LightGBM) may take every idle core."""
     return _worker_threads if results_depend_on_threads else max(_worker_threads, _free_threads)
 
 
@@ -76,13 +76,18 @@ def task_threads(cfg: ParallelConfig) -> int:
 
 def layout(cfg: ParallelConfig, n_tasks: int) -> Layout:
     """Workers at once (``n_jobs`` or one per core, never more than tasks) and threads per task."""
-    threads = task_threads(cfg)
     if cfg.backend == "sequential":
-        return Layout(1, threads)
-    cores = available_cores()
+        return Layout(1, task_threads(cfg))
     if cfg.backend == "dask" and _client is not None:
         cores = max(1, sum(_client.nthreads().values()))
-    return Layout(max(1, min(cfg.n_jobs or cores, n_tasks)), threads)
+        return Layout(max(1, min(cfg.n_jobs or cores, n_tasks)), task_threads(cfg))
+    return local_layout(cfg, n_tasks)
+
+
+def local_layout(cfg: ParallelConfig, n_tasks: int) -> Layout:
+    """The local processes' layout: ``n_jobs`` workers (one per local core by default, never more
+    than tasks), each task with ``task_threads`` threads, whatever the configured backend."""
+    return Layout(max(1, min(cfg.n_jobs or available_cores(), n_tasks)), task_threads(cfg))
 
 
 def free_threads(index: int, n_tasks: int, plan: Layout) -> int:
@@ -91,6 +96,15 @@ def free_threads(index: int, n_tasks: int, plan: Layout) -> int:
     if plan.n_jobs == 1 or last_wave == 0 or index < n_tasks - last_wave:
         return plan.threads
     return plan.threads * plan.n_jobs // last_wave
+
+
+def pinned_threads(index: int, n_tasks: int, cfg: ParallelConfig) -> int:
+    """Threads of a task whose results depend on the count: ``threads_per_worker`` when set (the same
+    count for every task, on any machine), else as the local processes would give it, idle cores of
+    a last, partly empty wave included (5 folds on 2 cores: 1, 1, 1, 1, 2), on every backend."""
+    if cfg.threads_per_worker:
+        return cfg.threads_per_worker
+    return free_threads(index, n_tasks, local_layout(cfg, n_tasks))
 
 
 def _run_in_worker(function: Callable, threads: tuple[int, int], quiet: bool, args: tuple) -> Any:
@@ -134,13 +148,15 @@ def run_tasks(function: Callable, tasks: Sequence[tuple], desc: str = "tasks") -
     task starts (a tuning trial's folds) run one after another inside it, within its thread budget."""
     if _inside_task:
         return [function(*task) for task in tasks]
-    plan = layout(_settings, len(tasks))
+    plan, n_tasks = layout(_settings, len(tasks)), len(tasks)
     if plan.n_jobs == 1 and _settings.backend != "dask":
         bar = progress(tasks, desc=desc, unit="task")
-        every = (plan.threads, available_cores())
-        return [_run_in_worker(function, every, is_quiet(), task) for task in bar]
+        threads = [(pinned_threads(i, n_tasks, _settings), available_cores()) for i in range(n_tasks)]
+        return [_run_in_worker(function, threads[i], is_quiet(), task) for i, task in enumerate(bar)]
     jobs = (
-        delayed(_run_in_worker)(function, (plan.threads, free_threads(i, len(tasks), plan)), True, task)
+        delayed(_run_in_worker)(
+            function, (pinned_threads(i, n_tasks, _settings), free_threads(i, n_tasks, plan)), True, task
+        )
         for i, task in enumerate(tasks)
     )
     backend = "dask" if _settings.backend == "dask" else "loky"

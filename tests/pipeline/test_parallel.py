@@ -64,7 +64,9 @@ def test_a_running_scheduler_is_used_by_address(inputs, sequential):
         n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None, silence_logs=40
     ) as cluster:
         assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
-        remote = run_both(inputs, ParallelConfig(backend="dask", scheduler=cluster.scheduler_address))
+        remote = run_both(
+            inputs, ParallelConfig(backend="dask", scheduler=cluster.scheduler_address, threads_per_worker=1)
+        )
     assert_same(sequential, remote)
 
 
@@ -83,6 +85,28 @@ def test_the_last_partial_wave_lends_idle_cores_to_thread_independent_tasks():
     assert [parallel.free_threads(i, 5, plan) for i in range(5)] == [1, 1, 1, 1, 2]
     assert [parallel.free_threads(i, 4, plan) for i in range(4)] == [1, 1, 1, 1]
     assert parallel.free_threads(6, 7, parallel.Layout(3, 2)) == 6
+
+
+def test_thread_sensitive_tasks_take_the_idle_cores_of_the_last_wave_on_every_backend(monkeypatch):
+    monkeypatch.setattr(parallel, "available_cores", lambda: 2)
+    for backend in ("processes", "sequential", "dask"):
+        cfg = ParallelConfig(backend=backend)
+        assert [parallel.pinned_threads(i, 5, cfg) for i in range(5)] == [1, 1, 1, 1, 2]
+        assert [parallel.pinned_threads(i, 4, cfg) for i in range(4)] == [1, 1, 1, 1]
+    assert [parallel.pinned_threads(i, 5, ParallelConfig(n_jobs=3)) for i in range(5)] == [1, 1, 1, 1, 1]
+    # threads_per_worker pins every task's count, on any machine
+    pinned = ParallelConfig(backend="processes", threads_per_worker=1)
+    assert [parallel.pinned_threads(i, 5, pinned) for i in range(5)] == [1] * 5
+
+
+def test_the_mlps_last_wave_fold_trains_on_the_idle_core_with_the_same_numbers_on_every_backend(inputs):
+    config, data, features, folds = inputs  # 3 folds on 2 workers: the third fold has both cores
+    results = []
+    for backend in ("sequential", "processes"):
+        with parallel.parallel_session(ParallelConfig(backend=backend, n_jobs=2)):
+            results.append(train_mlp(data, features, folds, cfg=config.mlp))
+    assert [r.info["threads"] for r in results] == [[1, 1, 2], [1, 1, 2]]
+    assert_same(results[:1], results[1:])
 
 
 def test_tasks_come_back_in_task_order():

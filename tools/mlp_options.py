@@ -1,18 +1,20 @@
-"""Each MLP option of the ablation on a GPU, blended with LightGBM predictions computed elsewhere.
+"""Each MLP option of the ablation, blended with LightGBM predictions computed elsewhere.
 
-A 2-core machine cannot fit a dozen 10-minute MLP runs at Dacon's scale; a GPU trains one in about a
-minute but may lack LightGBM. So the work is split in two:
+A dozen MLP runs at Dacon's scale take two hours on a 2-core machine, about ten minutes on a GPU, and
+a GPU machine may lack LightGBM. So the work is split in two:
 
     # where the pipeline ran (its cache holds lgbm and lgbm_pruned on the built-in sample):
-    python tools/mlp_options_on_gpu.py export --cache-dir CACHE --out lgbm_oof.npz
-    # on the GPU machine (torch, pandas, scikit-learn, scipy; no LightGBM needed):
-    python tools/mlp_options_on_gpu.py train --oof lgbm_oof.npz --rows 200000 --out options.json
+    python tools/mlp_options.py export --cache-dir CACHE --out lgbm_oof.npz
+    # on the machine that trains the MLPs (torch, pandas, scikit-learn, scipy; no LightGBM needed):
+    python tools/mlp_options.py train --oof lgbm_oof.npz --rows 200000 --out options.json
 
 ``train`` rebuilds the same built-in sample, features and folds (it refuses to go on if the rows or
-folds differ from the exported ones), trains each option's MLP on CUDA, blends it with the exported
-lgbm and lgbm_pruned OOF predictions (the default blend), and writes one JSON row per option as it
-finishes: the MLP's OOF log loss (fold mean, std), seconds, epochs, the blend's honest score and the
-paired blend difference against the first option (the default).
+folds differ from the exported ones), trains each option's MLP as the mlp stage does (the configured
+``[parallel]`` backend: local processes by default; CUDA when torch sees it), blends it with the
+exported lgbm and lgbm_pruned OOF predictions (the default blend), and writes one JSON row per option
+as it finishes: the MLP's OOF log loss (fold mean, std), seconds, epochs, the blend's honest score and
+the paired blend difference against the first option (the default, always run first).
+``--option TEXT`` (repeatable) runs only the options whose name contains TEXT, after the default.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from pipeline.cv import ModelResult  # noqa: E402
 from pipeline.folds import make_folds  # noqa: E402
 from pipeline.metrics import row_log_loss  # noqa: E402
 from pipeline.paired import PairedRows, paired_difference  # noqa: E402
+from pipeline.parallel import parallel_session  # noqa: E402
 from pipeline.progress import set_quiet  # noqa: E402
 from pipeline.sources import SampleSource  # noqa: E402
 
@@ -94,10 +97,26 @@ def lightgbm_results(stored, index: pd.Index, test_index: pd.Index, signature: s
     return out
 
 
+def chosen(options: list, wanted: list[str]) -> list:
+    """The first option (the reference), then those whose name contains one of ``wanted`` (all if none)."""
+    if not wanted:
+        return options
+    picked = [o for o in options[1:] if any(text in o[0] for text in wanted)]
+    unknown = [text for text in wanted if not any(text in o[0] for o in options[1:])]
+    if unknown:
+        raise SystemExit(f"--option {unknown[0]!r}: no such option; options: {[o[0] for o in options]}")
+    return [options[0], *picked]
+
+
 def train(oof: Path, rows: int, out: Path, options: list = OPTIONS, extra: list[str] = ()) -> list[dict]:
     """Every option's MLP, its blend and the paired difference against the first option's blend."""
-    stored = np.load(oof)
     base = load_config(None, [*sample_rows(rows), *extra])
+    with parallel_session(base.parallel):
+        return train_each(oof, rows, out, options, extra, base)
+
+
+def train_each(oof: Path, rows: int, out: Path, options: list, extra: list[str], base) -> list[dict]:
+    stored = np.load(oof)
     data = SampleSource(base.sample).load()
     features, folds = build_features(data, base.features), make_folds(data, base.folds)
     index = pd.Index(stored["index"])
@@ -122,6 +141,7 @@ def train(oof: Path, rows: int, out: Path, options: list = OPTIONS, extra: list[
             {
                 "option": name,
                 "device": mlp.info["device"],
+                "threads": mlp.info["threads"],
                 "mlp_fold_mean": float(np.mean(mlp.fold_scores)),
                 "mlp_fold_std": float(np.std(mlp.fold_scores)),
                 "seconds": seconds,
@@ -148,12 +168,13 @@ def main(argv: list[str] | None = None) -> int:
     training.add_argument("--rows", type=int, default=200_000)
     training.add_argument("--out", type=Path, required=True)
     training.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    training.add_argument("--option", action="append", default=[], metavar="TEXT", help="only these options")
     args = parser.parse_args(argv)
     set_quiet(True)
     if args.command == "export":
         export(args.cache_dir, args.out)
     else:
-        train(args.oof, args.rows, args.out, extra=args.set)
+        train(args.oof, args.rows, args.out, chosen(OPTIONS, args.option), extra=args.set)
     return 0
 
 

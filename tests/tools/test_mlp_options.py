@@ -1,4 +1,4 @@
-"""tools/mlp_options_on_gpu.py: LightGBM predictions exported from a cache, MLP options blended with them."""
+"""tools/mlp_options.py: LightGBM predictions exported from a cache, MLP options blended with them."""
 
 import importlib.util
 import json
@@ -9,8 +9,8 @@ from testkit import TINY, make_runner
 
 from pipeline.config import load_config
 
-TOOL = Path(__file__).resolve().parents[2] / "tools" / "mlp_options_on_gpu.py"
-spec = importlib.util.spec_from_file_location("mlp_options_on_gpu", TOOL)
+TOOL = Path(__file__).resolve().parents[2] / "tools" / "mlp_options.py"
+spec = importlib.util.spec_from_file_location("mlp_options", TOOL)
 tool = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(tool)
 
@@ -32,3 +32,16 @@ def test_exported_lightgbm_predictions_blend_with_each_option_on_the_same_rows_a
     assert json.loads((tmp_path / "options.json").read_text()) == report
     with pytest.raises(SystemExit, match="other rows"):
         tool.train(exported, ROWS + 1, tmp_path / "other.json", options[:1], extra=MODELS)
+
+
+def test_chosen_options_keep_the_default_first_and_name_an_unknown_one():
+    assert tool.chosen(tool.OPTIONS, []) == tool.OPTIONS
+    picked = tool.chosen(tool.OPTIONS, ["scaling quantile", "coslog4", "without the smooth"])
+    assert [name for name, _ in picked][0] == tool.OPTIONS[0][0]
+    assert [name for name, _ in picked][1:] == [
+        "coslog4 schedule (RealMLP)",
+        "robust scaling without the smooth clip",
+        "scaling quantile",
+    ]
+    with pytest.raises(SystemExit, match="'warp drive'"):
+        tool.chosen(tool.OPTIONS, ["warp drive"])
