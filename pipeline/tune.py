@@ -152,13 +152,29 @@ def rdb_storage(url: str) -> optuna.storages.RDBStorage:
     engine = {"connect_args": {"timeout": 300}} if url.startswith("sqlite") else {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats
-        return optuna.storages.RDBStorage(
+        storage = optuna.storages.RDBStorage(
             url,
             engine_kwargs=engine,
             heartbeat_interval=HEARTBEAT_SECONDS,
             grace_period=GRACE_SECONDS,
             heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
         )
+    if url.startswith("sqlite"):
+        serialize_sqlite_transactions(storage)
+    return storage
+
+
+def serialize_sqlite_transactions(storage: optuna.storages.RDBStorage) -> None:
+    """Every transaction on the SQLite study starts with ``BEGIN IMMEDIATE`` (one writer at a time).
+    Python's sqlite3 opens a transaction only at the first write, so two processes could both read a
+    waiting trial (the configured one, a retried one) and both mark it running: the trial ran twice
+    and the second ``tell`` failed ("Cannot tell a COMPLETE trial"). SQLite ignores the row lock
+    optuna asks for (SELECT ... FOR UPDATE); an immediate transaction holds the lock from the read on."""
+    from sqlalchemy import event
+
+    @event.listens_for(storage.engine, "begin")
+    def begin_immediate(connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def finished_trials(study: optuna.Study) -> int:

@@ -189,3 +189,35 @@ def test_the_tuned_preset_trains_the_full_preset_on_tuned_settings():
     assert tuned.lgbm.settings == tuned.mlp.settings == "tuned" and set(tuned.tune.models) == {"lgbm", "mlp"}
     assert tuned.features == full.features and tuned.blend == full.blend
     assert tuned.section("tune_lgbm").base == full.lgbm
+
+
+def ask_in_a_new_process(url: str, n_asks: int, start_at: float, results) -> None:
+    """A worker process: open the study, wait for the common start, take ``n_asks`` trials."""
+    study = optuna.load_study(study_name="race", storage=open_storage(url))
+    while time.time() < start_at:
+        pass
+    results.put([study.ask().number for _ in range(n_asks)])
+
+
+def test_processes_never_take_the_same_waiting_trial_from_a_sqlite_study(tmp_path):
+    # Python's sqlite3 starts a transaction only at the first write: without BEGIN IMMEDIATE, two
+    # processes both read a waiting trial and both run it (18 of 118 taken twice when measured)
+    import multiprocessing
+
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name="race", storage=open_storage(url))
+    for x in range(60):
+        study.enqueue_trial({"x": float(x)})
+    context = multiprocessing.get_context("spawn")
+    results, start_at = context.Queue(), time.time() + 5
+    workers = [
+        context.Process(target=ask_in_a_new_process, args=(url, 30, start_at, results)) for _ in range(3)
+    ]
+    for worker in workers:
+        worker.start()
+    taken = [number for _ in workers for number in results.get(timeout=120)]
+    for worker in workers:
+        worker.join()
+    from_the_queue = [number for number in taken if number < 60]
+    assert sorted(from_the_queue) == list(range(60))
