@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from features.table import build_features  # noqa: E402
 from models.mlp import train_mlp  # noqa: E402
 from pipeline.blend import blend_models  # noqa: E402
-from pipeline.config import load_config  # noqa: E402
+from pipeline.config import Config, load_config  # noqa: E402
 from pipeline.cv import ModelResult  # noqa: E402
 from pipeline.folds import make_folds  # noqa: E402
 from pipeline.metrics import row_log_loss  # noqa: E402
@@ -115,7 +115,8 @@ def train(oof: Path, rows: int, out: Path, options: list = OPTIONS, extra: list[
         return train_each(oof, rows, out, options, extra, base)
 
 
-def train_each(oof: Path, rows: int, out: Path, options: list, extra: list[str], base) -> list[dict]:
+def train_each(oof: Path, rows: int, out: Path, options: list, extra: list[str], base: Config) -> list[dict]:
+    """``train`` inside the parallel session: ``base`` is the sample's config without any option."""
     stored = np.load(oof)
     data = SampleSource(base.sample).load()
     features, folds = build_features(data, base.features), make_folds(data, base.folds)
