@@ -78,16 +78,20 @@ def layout(cfg: ParallelConfig, n_tasks: int) -> Layout:
     """Workers at once (``n_jobs`` or one per core, never more than tasks) and threads per task."""
     if cfg.backend == "sequential":
         return Layout(1, task_threads(cfg))
+    cores = available_cores()
     if cfg.backend == "dask" and _client is not None:
         cores = max(1, sum(_client.nthreads().values()))
-        return Layout(max(1, min(cfg.n_jobs or cores, n_tasks)), task_threads(cfg))
-    return local_layout(cfg, n_tasks)
+    return workers_layout(cfg, n_tasks, cores)
+
+
+def workers_layout(cfg: ParallelConfig, n_tasks: int, cores: int) -> Layout:
+    """``n_jobs`` workers (one per core by default, never more than tasks), ``task_threads`` each."""
+    return Layout(max(1, min(cfg.n_jobs or cores, n_tasks)), task_threads(cfg))
 
 
 def local_layout(cfg: ParallelConfig, n_tasks: int) -> Layout:
-    """The local processes' layout: ``n_jobs`` workers (one per local core by default, never more
-    than tasks), each task with ``task_threads`` threads, whatever the configured backend."""
-    return Layout(max(1, min(cfg.n_jobs or available_cores(), n_tasks)), task_threads(cfg))
+    """The local processes' layout, whatever the configured backend."""
+    return workers_layout(cfg, n_tasks, available_cores())
 
 
 def free_threads(index: int, n_tasks: int, plan: Layout) -> int:
@@ -150,9 +154,11 @@ def run_tasks(function: Callable, tasks: Sequence[tuple], desc: str = "tasks") -
         return [function(*task) for task in tasks]
     plan, n_tasks = layout(_settings, len(tasks)), len(tasks)
     if plan.n_jobs == 1 and _settings.backend != "dask":
-        bar = progress(tasks, desc=desc, unit="task")
-        threads = [(pinned_threads(i, n_tasks, _settings), available_cores()) for i in range(n_tasks)]
-        return [_run_in_worker(function, threads[i], is_quiet(), task) for i, task in enumerate(bar)]
+        bar, cores = progress(tasks, desc=desc, unit="task"), available_cores()
+        return [
+            _run_in_worker(function, (pinned_threads(i, n_tasks, _settings), cores), is_quiet(), task)
+            for i, task in enumerate(bar)
+        ]
     jobs = (
         delayed(_run_in_worker)(
             function, (pinned_threads(i, n_tasks, _settings), free_threads(i, n_tasks, plan)), True, task
