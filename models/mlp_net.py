@@ -1,10 +1,11 @@
 """The MLP's networks.
 
 ``TabularNet``: optional numeric embeddings (periodic or piecewise-linear, from Gorishniy et al.'s
-``rtdl_num_embeddings``), an optional non-local block over the features, a fiberID embedding and an
-MLP head. ``TabMNet``: TabM (Gorishniy et al., ICLR 2025, the authors' ``tabm`` package), k MLPs
-sharing their weights through BatchEnsemble adapters, trained together; it returns every head's
-logits and the prediction is the mean of the heads' probabilities.
+``rtdl_num_embeddings``; the periodic ones computed by ``models.periodic``), an optional non-local
+block over the features, a fiberID embedding and an MLP head. ``TabMNet``: TabM (Gorishniy et al.,
+ICLR 2025, the authors' ``tabm`` package), k MLPs sharing their weights through BatchEnsemble
+adapters, trained together; it returns every head's logits and the prediction is the mean of the
+heads' probabilities.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch
 from torch import nn
 
 from models.mlp_inputs import FIBER_SLOTS
+from models.periodic import FusedPeriodicEmbeddings
 
 if TYPE_CHECKING:
     from pipeline.config import MlpConfig
@@ -93,13 +95,11 @@ def numeric_embeddings(n_numeric: int, cfg: MlpConfig, bins: list[np.ndarray] | 
     """Periodic (PLR: sin/cos of learned frequencies, a linear layer, ReLU) or piecewise-linear
     embeddings of each numeric feature (bins fitted on the fold's fit rows), or None."""
     if cfg.numeric_embedding == "periodic":
-        return rtdl_num_embeddings.PeriodicEmbeddings(
+        return FusedPeriodicEmbeddings(
             n_numeric,
             cfg.numeric_embedding_dim,
             n_frequencies=cfg.periodic_frequencies,
             frequency_init_scale=cfg.periodic_scale,
-            activation=True,
-            lite=False,
         )
     if cfg.numeric_embedding == "piecewise":
         edges = [torch.as_tensor(b, dtype=torch.float32) for b in bins]
@@ -151,7 +151,7 @@ class TabularNet(nn.Module):
         parts = [self.body(numeric) if self.body is not None else numeric]
         if self.embedding is not None:
             parts.append(self.embedding(fiber))
-        return self.head(torch.cat(parts, dim=1))
+        return self.head(torch.cat(parts, dim=1) if len(parts) > 1 else parts[0])
 
 
 TABM_ACTIVATIONS = {"relu": "ReLU", "gelu": "GELU", "silu": "SiLU", "leaky_relu": "LeakyReLU"}
