@@ -11,6 +11,7 @@ trained on them is labelled "settings tuned on these folds": its score chose the
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import hashlib
 import json
 import threading
@@ -181,6 +182,29 @@ def finished_trials(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=FINISHED))
 
 
+def trials_toward_budget(study: optuna.Study, since: datetime.datetime) -> int:
+    """Finished trials, plus running ones started at or after ``since`` (this search's workers, or a
+    search beside it). Counting a trial another worker runs is what ends a search of several workers
+    at ``n_trials`` finished trials instead of up to ``n_trials + workers - 1``; a trial left running
+    by a killed earlier search started before ``since`` and does not count."""
+    trials = study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING))
+    started = [trial.datetime_start for trial in trials if trial.state == TrialState.RUNNING]
+    return len(trials) - len(started) + sum(start is not None and start >= since for start in started)
+
+
+@dataclass
+class StopAtBudget:
+    """Optuna callback: after each trial, stop this worker once ``trials_toward_budget`` reaches
+    ``n_trials``."""
+
+    n_trials: int
+    since: datetime.datetime
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if trials_toward_budget(study, self.since) >= self.n_trials:
+            study.stop()
+
+
 def make_sampler(cfg: TuneTask, worker: int, done: int) -> optuna.samplers.BaseSampler:
     """Seeded multivariate TPE; a worker or a resumed search gets its own seed, so none repeats the
     random start-up trials of another."""
@@ -272,21 +296,22 @@ class Objective:
 
 
 def run_trials(
-    name: str, url: str, cfg: TuneTask, data, features, folds, worker: int
+    name: str, url: str, cfg: TuneTask, data, features, folds, worker: int, since: datetime.datetime
 ) -> tuple[int, ModelResult] | None:
-    """One worker: trials of the study until it holds ``n_trials`` finished ones (or the timeout);
-    its best complete trial, (number, result), or None."""
+    """One worker: trials of the study until it holds ``n_trials`` finished ones, counting those
+    running since the search began (or until the timeout); its best complete trial, (number,
+    result), or None."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = open_storage(url)
-    done = finished_trials(optuna.load_study(study_name=name, storage=storage))
-    if done >= cfg.n_trials:
+    existing = optuna.load_study(study_name=name, storage=storage)
+    if trials_toward_budget(existing, since) >= cfg.n_trials:
         return None
+    done = finished_trials(existing)
     study = optuna.load_study(
         study_name=name, storage=storage, sampler=make_sampler(cfg, worker, done), pruner=make_pruner(cfg)
     )
-    stop = optuna.study.MaxTrialsCallback(cfg.n_trials, states=FINISHED)
     objective = Objective(cfg, data, features, folds)
-    study.optimize(objective, timeout=cfg.timeout or None, callbacks=[stop])
+    study.optimize(objective, timeout=cfg.timeout or None, callbacks=[StopAtBudget(cfg.n_trials, since)])
     return objective.best
 
 
@@ -325,8 +350,9 @@ def tune_model(data: Dataset, features: FeatureTable, folds: Folds, cfg: TuneTas
     )
     if not study.get_trials(deepcopy=False):
         study.enqueue_trial(configured_settings(cfg), user_attrs={"start": "configured"}, skip_if_exists=True)
-    workers = planned_workers(cfg.n_trials) if url else 1
-    tasks = [(name, url, cfg, data, features, folds, worker) for worker in range(workers)]
+    since = datetime.datetime.now()  # naive local time, as Optuna stamps a trial's start
+    workers = planned_workers(max(1, cfg.n_trials - finished_trials(study))) if url else 1
+    tasks = [(name, url, cfg, data, features, folds, worker, since) for worker in range(workers)]
     with TrialProgress(study, cfg.n_trials, f"tune {cfg.model} ({workers} workers)"):
         kept = [best for best in run_tasks(run_trials, tasks, desc=f"tune {cfg.model}") if best is not None]
     tuned = summarize(optuna.load_study(study_name=name, storage=open_storage(url)), cfg)

@@ -1,6 +1,7 @@
 """--stage tune: Optuna studies in a database, resumable and shareable, feeding the trainers."""
 
 import dataclasses
+import datetime
 import os
 import signal
 import subprocess
@@ -11,12 +12,13 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pytest
+from optuna.trial import TrialState
 from testkit import TINY, make_runner, run_cli
 
 from models.lgbm import train_lgbm
 from pipeline.config import load_config
 from pipeline.studies import default_storage_url, study_storage
-from pipeline.tune import configured_settings, open_storage
+from pipeline.tune import StopAtBudget, configured_settings, open_storage, trials_toward_budget
 
 ROOT = Path(__file__).resolve().parents[2]
 DROPPED = ("max_depth", "min_data_in_leaf", "min_sum_hessian_in_leaf", "feature_fraction", "bagging_fraction",
@@ -182,6 +184,26 @@ def test_two_processes_share_one_study_without_errors_or_lost_trials(tmp_path):
     assert states <= {optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED}
     assert 6 <= len(trials) <= 7  # two workers may each start the last trial
     assert sorted(t.number for t in trials) == list(range(len(trials)))
+
+
+def test_a_worker_stops_when_the_trials_another_worker_runs_complete_the_budget():
+    study = optuna.create_study()
+    since = datetime.datetime.now()
+    study.ask()  # the other worker's trial, still running
+    study.optimize(lambda trial: 0.5, n_trials=10, callbacks=[StopAtBudget(3, since)])
+    assert len(finished(study)) == 2  # 3 with the running one (counting finished ones only: 3 more)
+
+
+def test_the_budget_counts_finished_trials_and_those_running_since_the_search_began():
+    study = optuna.create_study()
+    study.ask()  # left running by a killed earlier search
+    time.sleep(0.01)
+    since = datetime.datetime.now()
+    time.sleep(0.01)
+    study.ask()  # another worker's, running now
+    for state in (TrialState.COMPLETE, TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL):
+        study.tell(study.ask(), 0.5 if state == TrialState.COMPLETE else None, state=state)
+    assert trials_toward_budget(study, since) == 4
 
 
 def test_the_tuned_preset_trains_the_full_preset_on_tuned_settings():
