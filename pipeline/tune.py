@@ -45,6 +45,7 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 HEARTBEAT_SECONDS = 10
 GRACE_SECONDS = 30  # a trial silent this long (its process was killed) is failed and retried once
 SEED_STEP = 1000
+OPEN_ATTEMPTS = 5  # a new database's tables, created by another process meanwhile: retried
 # LightGBM's own values of the parameters a config may leave unset (the first trial starts from them)
 LIGHTGBM_DEFAULTS = {
     "learning_rate": 0.1,
@@ -137,15 +138,17 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
     if not url:
         _memory_storage = _memory_storage or optuna.storages.InMemoryStorage()
         return _memory_storage
-    try:
+    for attempt in range(1, OPEN_ATTEMPTS + 1):
         try:
             return rdb_storage(url)
-        except (IntegrityError, OperationalError):  # another process was creating the new database
-            return rdb_storage(url)
-    except Exception as error:  # SQLAlchemy's errors: a bad URL, a missing driver, no server
-        raise ConfigError(
-            f"config: tune.storage {url!r}: cannot open ({str(error).splitlines()[0]})"
-        ) from None
+        except (IntegrityError, OperationalError) as error:  # another process may be creating the tables
+            failure = error
+            if attempt < OPEN_ATTEMPTS:
+                time.sleep(0.2 * attempt)
+        except Exception as error:  # SQLAlchemy's errors: a bad URL, a missing driver, no server
+            failure = error
+            break
+    raise ConfigError(f"config: tune.storage {url!r}: cannot open ({str(failure).splitlines()[0]})") from None
 
 
 def rdb_storage(url: str) -> optuna.storages.RDBStorage:

@@ -13,10 +13,12 @@ import numpy as np
 import optuna
 import pytest
 from optuna.trial import TrialState
+from sqlalchemy.exc import OperationalError
 from testkit import TINY, make_runner, run_cli
 
 from models.lgbm import train_lgbm
 from pipeline.config import load_config
+from pipeline.errors import ConfigError
 from pipeline.studies import default_storage_url, study_storage
 from pipeline.tune import StopAtBudget, configured_settings, open_storage, trials_toward_budget
 
@@ -242,3 +244,25 @@ def test_processes_never_take_the_same_waiting_trial_from_a_sqlite_study(tmp_pat
         worker.join()
     from_the_queue = [number for number in taken if number < 60]
     assert sorted(from_the_queue) == list(range(60))
+
+
+def test_opening_a_database_another_process_is_creating_is_retried(monkeypatch):
+    import pipeline.tune as tune
+
+    attempts = []
+
+    def creating_elsewhere(url):
+        attempts.append(url)
+        if len(attempts) < 3:
+            raise OperationalError("CREATE TABLE trials", {}, Exception("table trials already exists"))
+        return "storage"
+
+    monkeypatch.setattr(tune, "rdb_storage", creating_elsewhere)
+    monkeypatch.setattr(tune.time, "sleep", lambda seconds: None)
+    assert open_storage("sqlite:///x.db") == "storage" and len(attempts) == 3
+
+    attempts.clear()
+    monkeypatch.setattr(tune, "OPEN_ATTEMPTS", 2)
+    with pytest.raises(ConfigError, match="cannot open .*table trials already exists"):
+        open_storage("sqlite:///x.db")
+    assert len(attempts) == 2
