@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from pipeline.schema import BANDS, MAGNITUDE_COLUMNS, MAGNITUDE_FAMILIES
+from pipeline.data.schema import BANDS, MAGNITUDE_COLUMNS, MAGNITUDE_FAMILIES
 
 FamilyFunction = Callable[[pd.DataFrame], pd.DataFrame]
 FAMILIES: dict[str, FamilyFunction] = {}

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.decomposition import FastICA, TruncatedSVD
 
-from pipeline.cv import WrapsModel
-from pipeline.schema import MAGNITUDE_COLUMNS
+from pipeline.data.schema import MAGNITUDE_COLUMNS
+from pipeline.validation.cv import WrapsModel
 
 FIBER_COLUMN = "fiberID"
 FIBER_REFERENCE = "modelMag_r"

@@ -16,13 +16,13 @@ import pandas as pd
 
 from features.families import FAMILIES
 from features.fitted import Decomposition, FoldFeatures, FoldFitting, check_fitting
-from pipeline.cv import ColumnSubset
-from pipeline.errors import ConfigError
-from pipeline.schema import MAGNITUDE_COLUMNS
+from pipeline.data.schema import MAGNITUDE_COLUMNS
+from pipeline.engine.errors import ConfigError
+from pipeline.validation.cv import ColumnSubset
 
 if TYPE_CHECKING:
-    from pipeline.config import FeaturesConfig
-    from pipeline.data import Dataset
+    from features.config import FeaturesConfig
+    from pipeline.data.loading import Dataset
 
 
 TRANSDUCTIVE = "SVD/ICA fitted on train+test rows, scored rows included (transductive)"

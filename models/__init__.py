@@ -1,0 +1,1 @@
+"""Model families, one folder each (``models/<family>/``), known through ``models/registry.py``."""

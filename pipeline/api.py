@@ -12,13 +12,14 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from pipeline.cache import Cache
 from pipeline.config import Config, load_config
-from pipeline.parallel import parallel_session
-from pipeline.progress import set_quiet
-from pipeline.runner import Runner, silent, stderr_log
-from pipeline.sources import choose_source
-from pipeline.studies import default_storage_url, study_storage
+from pipeline.data.sources import choose_source
+from pipeline.engine.cache import Cache
+from pipeline.engine.parallel import parallel_session
+from pipeline.engine.progress import set_quiet
+from pipeline.engine.runner import Runner, silent, stderr_log
+from pipeline.engine.studies import default_storage_url, study_storage
+from pipeline.graph import stage_graph
 
 
 def load_result(
@@ -59,4 +60,4 @@ def open_runner(
 ) -> Runner:
     """A runner on --data-dir, ./data/ or the built-in sample, as the command line chooses."""
     source = choose_source(Path(data_dir) if data_dir else None, config.sample)
-    return Runner(config, source, Cache(Path(cache_dir)), force=force, log=log)
+    return Runner(config, stage_graph(config), source, Cache(Path(cache_dir)), force=force, log=log)

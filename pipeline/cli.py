@@ -10,30 +10,32 @@ import time
 import warnings
 from pathlib import Path
 
-from pipeline.ablation import DEFAULT_VARIANTS, format_ablation, load_variants, run_ablation
 from pipeline.api import open_runner
-from pipeline.compare import (
-    compare_runs,
-    compare_writers,
-    find_run,
-    format_comparison,
-    load_run,
-)
 from pipeline.config import PRESETS, load_config
-from pipeline.errors import UserError
-from pipeline.graph import TARGETS, stage_graph, targets_of
-from pipeline.ledger import LEDGER_NAME, append_to_ledger
-from pipeline.outputs import (
+from pipeline.data.sources import FileSource, SampleSource
+from pipeline.engine.errors import UserError
+from pipeline.engine.files import write_folder
+from pipeline.engine.parallel import parallel_session
+from pipeline.engine.progress import set_quiet
+from pipeline.engine.runner import Runner, silent, stderr_log
+from pipeline.engine.studies import default_storage_url, study_storage
+from pipeline.experiments.ablation import (
+    DEFAULT_VARIANTS,
     ablation_writers,
-    write_folder,
+    format_ablation,
+    load_variants,
+    run_ablation,
 )
-from pipeline.parallel import parallel_session
-from pipeline.progress import set_quiet
-from pipeline.report import summary_table
-from pipeline.run_outputs import duplicates_line, run_ledger_row, write_runs_index, write_stage_outputs
-from pipeline.runner import Runner, silent, stderr_log
-from pipeline.sources import FileSource, SampleSource
-from pipeline.studies import default_storage_url, study_storage
+from pipeline.graph import target_names, targets_of
+from pipeline.reporting.compare import compare_runs, compare_writers, find_run, format_comparison, load_run
+from pipeline.reporting.ledger import LEDGER_NAME, append_to_ledger
+from pipeline.reporting.run_folder import (
+    duplicates_line,
+    run_ledger_row,
+    write_runs_index,
+    write_stage_outputs,
+)
+from pipeline.reporting.summary import summary_table
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -43,7 +45,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--stage",
-        choices=[*TARGETS, "tune", "ablate", "compare"],
+        choices=[*target_names(), "tune", "ablate", "compare"],
         default="all",
         help="what to run (with what it needs); default: all. tune: the Optuna studies of [tune] models; "
         "ablate: the variants table; compare: two finished runs (--runs A B)",
@@ -84,6 +86,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars or stage log")
     parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="compute nothing: say for each stage the command needs whether it is cached, or what in its "
+        "key changed since the newest cached entry of that stage",
+    )
+    parser.add_argument(
         "--backend",
         choices=["sequential", "processes", "dask"],
         help="where fold/seed tasks run (default: parallel.backend, local processes)",
@@ -95,7 +103,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--variants",
         type=Path,
-        help="TOML list of variants for --stage ablate (default: pipeline/ablation.toml)",
+        help="TOML list of variants for --stage ablate (default: pipeline/experiments/ablation.toml)",
     )
     parser.add_argument(
         "--runs",
@@ -194,12 +202,14 @@ def execute_with(args: argparse.Namespace, config) -> int:
     log = silent if args.quiet else stderr_log
     runner = open_runner(config, args.data_dir, args.cache_dir, force=_forced(args, targets, config), log=log)
     print(runner.source.banner(), flush=True)
+    if args.explain:
+        return explain(runner, targets)
     if isinstance(runner.source, FileSource):
         runner.artifact("data")  # validate the files before any stage runs
     start = time.perf_counter()
     for name in targets:
         runner.run(name)
-    outputs = write_stage_outputs(runner, args.stage, args.out_dir)
+    outputs = write_stage_outputs(runner, args.stage, targets, args.out_dir)
     records = list({r.name: r for name in targets for r in runner.ordered_records(name)}.values())
     seconds = time.perf_counter() - start
     print()
@@ -208,7 +218,7 @@ def execute_with(args: argparse.Namespace, config) -> int:
     if duplicates:
         print(duplicates)
     print(f"\n{args.stage} finished in {seconds:.1f}s; cache: {args.cache_dir}/")
-    row = run_ledger_row(runner, args.stage, records, outputs, seconds, command_options(args))
+    row = run_ledger_row(runner, args.stage, targets, records, outputs, seconds, command_options(args))
     append_to_ledger(args.out_dir / LEDGER_NAME, row)
     print(f"runs: {write_runs_index(args.out_dir)}")
     for line in outputs.lines:
@@ -228,10 +238,21 @@ def command_options(args: argparse.Namespace) -> str:
     return " ".join(parts)
 
 
+def explain(runner: Runner, targets: tuple[str, ...]) -> int:
+    """``--explain``: each stage the targets need, with its key and whether it is cached or why not."""
+    names = list(dict.fromkeys(name for target in targets for name in runner.closure(target)))
+    width = max(len(name) for name in names)
+    for name in names:
+        print(f"{name.ljust(width)}  {runner.key(name)[:10]}  {runner.explain(name)}")
+    return 0
+
+
 def _forced(args: argparse.Namespace, targets: tuple[str, ...], config) -> frozenset[str]:
     if not args.force:
         return frozenset()
     if args.stage == "all":
+        from pipeline.graph import stage_graph
+
         return frozenset(stage_graph(config))
     return frozenset(targets)
 

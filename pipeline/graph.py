@@ -1,6 +1,9 @@
-"""The stage graph: each stage's name, the artifacts it takes, its config section and its function.
+"""The stage graph: each stage's name, the artifacts it takes, its config section, its function and the
+code and libraries that shape its artifact (its cache key covers exactly those).
 
-``data`` is the source (the built-in sample or Dacon's files); every other name is a stage.
+``data`` is the source (the built-in sample or Dacon's files); every other name is a stage. Model
+stages come from the registry (``models/registry.py``): each family trains on the shared folds, has a
+study when it can be tuned, and a pruned variant on the eli5 selection when it has that capability.
 Functions are named as ``module:function`` and imported only when the stage is computed, so a
 command answered from the cache never imports torch, LightGBM or eli5.
 """
@@ -8,10 +11,15 @@ command answered from the cache never imports torch, LightGBM or eli5.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Callable
 
-from pipeline.config import MODEL_NAMES, TUNABLE_MODELS, Config
+from models import registry
+
+CORE_LIBRARIES = ("numpy", "pandas", "scikit-learn", "scipy", "joblib")
+TRAINED_ON = ("data", "features", "folds")
+FOLDS = "pipeline.validation.folds"
 
 
 @dataclass(frozen=True)
@@ -20,69 +28,109 @@ class Stage:
     target: str
     """``module:function`` of the stage function."""
     inputs: tuple[str, ...]
-    section: str
+    code: tuple[str, ...]
+    """Modules whose code shapes the artifact (their project imports are followed)."""
+    section: str = ""
+    """Its config section (default: its name)."""
+    libraries: tuple[str, ...] = ()
+    """Libraries beyond ``CORE_LIBRARIES`` whose versions shape the artifact."""
+    options: dict = field(default_factory=dict)
+    """Keyword arguments bound to the function (a model stage's family)."""
 
-    @property
-    def module(self) -> str:
-        return self.target.partition(":")[0]
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "section", self.section or self.name)
+        object.__setattr__(self, "libraries", tuple(dict.fromkeys((*CORE_LIBRARIES, *self.libraries))))
 
     @property
     def function(self) -> Callable:
         module, _, name = self.target.partition(":")
-        return getattr(importlib.import_module(module), name)
+        return partial(getattr(importlib.import_module(module), name), **self.options)
 
 
-def model_stage(
-    name: str, function: str, inputs: tuple[str, ...], model: str, tuned: tuple[str, ...]
-) -> Stage:
-    """A trainer stage; when its model trains on tuned settings, it also takes that model's study."""
-    return Stage(name, function, (*inputs, f"tune_{model}") if model in tuned else inputs, model)
-
-
-def stage_graph(config: Config) -> dict[str, Stage]:
+def stage_graph(config) -> dict[str, Stage]:
     """Every stage, in an order where inputs come first."""
-    trained = ("data", "features", "folds")
-    pruned = (*trained, "selection")
-    tuned = config.tuned_models()
-    tune_inputs = tuple(f"tune_{model}" for model in tuned)
+    permuted = registry.spec(config.importance.model)
+    studies = tuple(f"tune_{model}" for model in config.tuned_models())
     stages = [
-        Stage("features", "features.table:build_features", ("data",), "features"),
-        Stage("folds", "pipeline.folds:make_folds", ("data",), "folds"),
-        *(Stage(f"tune_{m}", "pipeline.tune:tune_model", trained, f"tune_{m}") for m in TUNABLE_MODELS),
-        model_stage("lgbm", "models.lgbm:train_lgbm", trained, "lgbm", tuned),
-        model_stage("mlp", "models.mlp:train_mlp", trained, "mlp", tuned),
+        Stage("features", "features.table:build_features", ("data",), code=("features.table",)),
+        Stage("folds", f"{FOLDS}:make_folds", ("data",), code=(FOLDS,)),
+        *model_stages(config),
         Stage(
             "importance",
-            "pipeline.importance:permutation_importance",
-            ("data", "features", "folds", "lgbm"),
-            "importance",
+            "pipeline.stages.importance:permutation_importance",
+            (*TRAINED_ON, permuted.name),
+            code=("pipeline.stages.importance", *permuted.code),
+            libraries=(*permuted.libraries, "eli5"),
         ),
-        Stage("selection", "pipeline.importance:select_features", ("importance",), "selection"),
-        model_stage("lgbm_pruned", "models.lgbm:train_lgbm_pruned", pruned, "lgbm", tuned),
-        model_stage("mlp_pruned", "models.mlp:train_mlp_pruned", pruned, "mlp", tuned),
-        Stage("blend", "pipeline.blend:blend_models", ("data", "folds", *config.blend.models), "blend"),
-        Stage("submission", "pipeline.submission:make_submission", ("data", "blend"), "submission"),
         Stage(
-            "report",
-            "pipeline.oof_report:build_report",
-            ("data", *config.blend.models, "blend", *tune_inputs),
-            "report",
+            "selection", "pipeline.stages.importance:select_features", ("importance",),
+            code=("pipeline.stages.importance",),
         ),
-    ]
+        *pruned_stages(config),
+        Stage(
+            "blend", "pipeline.stages.blend:blend_models", ("data", "folds", *config.blend.models),
+            code=("pipeline.stages.blend",),
+        ),
+        Stage(
+            "submission", "pipeline.stages.submission:make_submission", ("data", "blend"),
+            code=("pipeline.stages.submission",),
+        ),
+        Stage(
+            "report", "pipeline.reporting.oof_report:build_report",
+            ("data", *config.blend.models, "blend", *studies),
+            code=("pipeline.reporting.oof_report",), libraries=("matplotlib",),
+        ),
+    ]  # fmt: skip
     return {stage.name: stage for stage in stages}
 
 
-TARGETS = {
-    name: name for name in ("features", "folds", *MODEL_NAMES, "importance", "selection", "blend", "report")
-}
-TARGETS["all"] = "submission"
+def model_stages(config) -> list[Stage]:
+    """Per family: its study (when tunable), then its trainer on the shared folds, which takes the
+    study when the family trains on tuned settings."""
+    stages, tuned = [], config.tuned_models()
+    for spec in registry.specs():
+        study = (f"tune_{spec.name}",) if spec.name in tuned else ()
+        if spec.tunable:
+            stages.append(
+                Stage(
+                    f"tune_{spec.name}", "pipeline.stages.tune:tune_model", TRAINED_ON,
+                    code=("pipeline.stages.tune", *spec.code), libraries=(*spec.libraries, "optuna"),
+                )
+            )  # fmt: skip
+        stages.append(
+            Stage(
+                spec.name, "models.training:train_model", (*TRAINED_ON, *study),
+                code=spec.code, libraries=spec.libraries, options={"family": spec.name},
+            )
+        )  # fmt: skip
+    return stages
 
 
-def targets_of(stage: str, config: Config) -> tuple[str, ...]:
+def pruned_stages(config) -> list[Stage]:
+    """Each family with the capability, trained on the features each fold's importances kept."""
+    tuned = config.tuned_models()
+    return [
+        Stage(
+            f"{spec.name}_pruned", "models.training:train_pruned_model",
+            (*TRAINED_ON, "selection", *((f"tune_{spec.name}",) if spec.name in tuned else ())),
+            code=spec.code, section=spec.name, libraries=spec.libraries, options={"family": spec.name},
+        )
+        for spec in registry.specs()
+        if spec.pruned
+    ]  # fmt: skip
+
+
+def target_names() -> tuple[str, ...]:
+    """What ``--stage`` may name: every stage a user asks for by name, and ``all``."""
+    models = registry.model_stage_names()
+    return ("features", "folds", *models, "importance", "selection", "blend", "report", "all")
+
+
+def targets_of(stage: str, config) -> tuple[str, ...]:
     """The stages a ``--stage`` value runs: ``all`` adds the report, ``tune`` is every study of
     ``tune.models``."""
     if stage == "tune":
         return tuple(f"tune_{model}" for model in config.tune.models)
     if stage == "all":
         return ("submission", "report")
-    return (TARGETS[stage],)
+    return (stage,)

@@ -8,7 +8,7 @@ import pytest
 from testkit import TINY
 
 from pipeline.config import load_config
-from pipeline.sources import SampleSource
+from pipeline.data.sources import SampleSource
 
 
 @pytest.fixture

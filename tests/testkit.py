@@ -7,11 +7,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.cache import Cache
-from pipeline.cv import ModelResult
-from pipeline.metrics import multiclass_log_loss
-from pipeline.runner import Runner, silent
-from pipeline.sources import SampleSource
+from models.training import train_model, train_pruned_model
+from pipeline.data.sources import SampleSource
+from pipeline.engine.cache import Cache
+from pipeline.engine.runner import Runner, silent
+from pipeline.graph import stage_graph
+from pipeline.validation.cv import ModelResult
+from pipeline.validation.metrics import multiclass_log_loss
 
 SHARED_DACON = Path(__file__).resolve().parents[2] / "shared" / "data" / "dacon"
 
@@ -37,7 +39,23 @@ TINY = [
 
 def make_runner(config, cache_dir: Path, **kwargs) -> Runner:
     """A quiet runner on the built-in sample."""
-    return Runner(config, SampleSource(config.sample), Cache(cache_dir), log=silent, **kwargs)
+    return Runner(
+        config, stage_graph(config), SampleSource(config.sample), Cache(cache_dir), log=silent, **kwargs
+    )
+
+
+def train_lgbm(data, features, folds, tuned=None, *, cfg, **options) -> ModelResult:
+    """The lgbm stage's training, called directly."""
+    return train_model(data, features, folds, tuned, cfg=cfg, family="lgbm", **options)
+
+
+def train_lgbm_pruned(data, features, folds, selection, tuned=None, *, cfg) -> ModelResult:
+    return train_pruned_model(data, features, folds, selection, tuned, cfg=cfg, family="lgbm")
+
+
+def train_mlp(data, features, folds, tuned=None, *, cfg, **options) -> ModelResult:
+    """The mlp stage's training, called directly."""
+    return train_model(data, features, folds, tuned, cfg=cfg, family="mlp", **options)
 
 
 def fake_model(name, data, folds, quality, seed):
@@ -69,7 +87,7 @@ def with_copies(data, share: float, seed: int, conflicting: int = 0, other_fiber
     """``data`` plus copies of a share of its train rows: the same 20 magnitudes and label under new
     ids (fiberID changed when ``other_fiber``: the same object on another fibre); the first
     ``conflicting`` copies get another label."""
-    from pipeline.data import Dataset
+    from pipeline.data.loading import Dataset
 
     rng = np.random.default_rng(seed)
     picked = rng.choice(len(data.train), int(round(share * len(data.train))), replace=False)
@@ -84,7 +102,7 @@ def with_copies(data, share: float, seed: int, conflicting: int = 0, other_fiber
 
 def with_labels(data, labels: np.ndarray):
     """``data`` with other train labels (same rows)."""
-    from pipeline.data import Dataset
+    from pipeline.data.loading import Dataset
 
     return Dataset(
         data.train, pd.Series(labels, index=data.labels.index, name=data.labels.name), data.test, data.classes

@@ -1,7 +1,7 @@
 """Derive the built-in simulator's per-class parameters from Dacon's class profiles.
 
 Reads ``../shared/data/dacon/class_profiles.csv`` (never committed) and writes
-``pipeline/sample_profiles.csv``: for every class and simulated quantity the 5/25/50/75/95 %
+``pipeline/data/sample_profiles.csv``: for every class and simulated quantity the 5/25/50/75/95 %
 quantiles, the share of BOSS fibres (fiberID > 640) and the class's row count in Dacon's train set.
 
 Source of the profiles: SDSS DR16 as processed by Dacon (competition 235573), CC BY 4.0.
@@ -151,7 +151,7 @@ def main() -> None:
     root = Path(__file__).resolve().parents[1]
     source = Path(sys.argv[1]) if len(sys.argv) > 1 else root.parent / "shared/data/dacon/class_profiles.csv"
     table = derive(pd.read_csv(source))
-    target = root / "pipeline" / "sample_profiles.csv"
+    target = root / "pipeline" / "data" / "sample_profiles.csv"
     header = (
         "# Derived from Dacon's per-class profiles of SDSS DR16 photometry (CC BY 4.0) by "
         "tools/derive_sample_params.py; rows with source=invented are hand-written.\n"

@@ -1,4 +1,4 @@
-"""Writes pipeline/lightgbm_params.json: LightGBM's parameter names and aliases for the installed
+"""Writes models/lgbm/lightgbm_params.json: LightGBM's parameter names and aliases for the installed
 version (every name, and each parameter's names in the order LightGBM resolves them), so that
 checking ``[lgbm]`` keys does not import LightGBM (about a second) on every command.
 Rerun after upgrading LightGBM; with another version installed the check imports LightGBM instead.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from lightgbm.basic import _ConfigAliases
 
-TARGET = Path(__file__).resolve().parents[1] / "pipeline" / "lightgbm_params.json"
+TARGET = Path(__file__).resolve().parents[1] / "models" / "lgbm" / "lightgbm_params.json"
 
 
 def main() -> None:

@@ -25,11 +25,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from features.table import build_features  # noqa: E402
-from models.mlp import train_mlp  # noqa: E402
+from models.training import train_model  # noqa: E402
 from pipeline.config import load_config  # noqa: E402
-from pipeline.folds import make_folds  # noqa: E402
-from pipeline.progress import set_quiet  # noqa: E402
-from pipeline.sources import SampleSource  # noqa: E402
+from pipeline.data.sources import SampleSource  # noqa: E402
+from pipeline.engine.progress import set_quiet  # noqa: E402
+from pipeline.validation.folds import make_folds  # noqa: E402
 
 
 def inputs(rows: int):
@@ -44,7 +44,7 @@ def train_on(device: str, threads: int, rows: int, prepared=None) -> dict:
     config, data, features, folds = prepared or inputs(rows)
     cfg = dataclasses.replace(config.mlp, device=device, num_threads=threads if device == "cpu" else 0)
     start = time.perf_counter()
-    result = train_mlp(data, features, folds, cfg=cfg)
+    result = train_model(data, features, folds, cfg=cfg, family="mlp")
     seconds = time.perf_counter() - start
     epochs = int(sum(result.info["epochs"]))
     return {

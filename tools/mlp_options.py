@@ -32,16 +32,16 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from features.table import build_features  # noqa: E402
-from models.mlp import train_mlp  # noqa: E402
-from pipeline.blend import blend_models  # noqa: E402
+from models.training import train_model  # noqa: E402
 from pipeline.config import Config, load_config  # noqa: E402
-from pipeline.cv import ModelResult  # noqa: E402
-from pipeline.folds import make_folds  # noqa: E402
-from pipeline.metrics import row_log_loss  # noqa: E402
-from pipeline.paired import PairedRows, paired_difference  # noqa: E402
-from pipeline.parallel import parallel_session  # noqa: E402
-from pipeline.progress import set_quiet  # noqa: E402
-from pipeline.sources import SampleSource  # noqa: E402
+from pipeline.data.sources import SampleSource  # noqa: E402
+from pipeline.engine.parallel import parallel_session  # noqa: E402
+from pipeline.engine.progress import set_quiet  # noqa: E402
+from pipeline.stages.blend import blend_models  # noqa: E402
+from pipeline.validation.cv import ModelResult  # noqa: E402
+from pipeline.validation.folds import make_folds  # noqa: E402
+from pipeline.validation.metrics import row_log_loss  # noqa: E402
+from pipeline.validation.paired import PairedRows, paired_difference  # noqa: E402
 
 OPTIONS = [  # most telling first: a run cut short still answers the main questions
     ("periodic embeddings (the default)", []),
@@ -132,7 +132,7 @@ def train_each(oof: Path, rows: int, out: Path, options: list, extra: list[str],
     for name, sets in options:
         config = load_config(None, [*sample_rows(rows), *extra, *sets])
         start = time.perf_counter()
-        mlp = train_mlp(data, features, folds, cfg=config.mlp)
+        mlp = train_model(data, features, folds, cfg=config.mlp, family="mlp")
         seconds = time.perf_counter() - start
         blend = blend_models(data, folds, lgbm, mlp, pruned, cfg=config.blend)
         blend_loss = row_log_loss(labels, blend.oof_proba.loc[index].to_numpy())

@@ -2,6 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.config import FeaturesConfig
 from features.families import (
     FAMILIES,
     SOFTENING,
@@ -11,8 +12,7 @@ from features.families import (
     row_statistics,
 )
 from features.table import build_features, feature_frame
-from pipeline.config import FeaturesConfig
-from pipeline.schema import MAGNITUDE_COLUMNS
+from pipeline.data.schema import MAGNITUDE_COLUMNS
 
 
 @pytest.fixture
@@ -107,7 +107,7 @@ def test_spectrograph_split_at_fiber_640(raw):
 
 
 def test_overlapping_families_with_the_same_column_names_are_refused(raw):
-    from pipeline.errors import ConfigError
+    from pipeline.engine.errors import ConfigError
 
     with pytest.raises(ConfigError, match="twice"):
         feature_frame(raw, ("raw", "raw"))

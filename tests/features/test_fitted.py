@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 
+from features.config import FeaturesConfig
 from features.fitted import FoldFeatures, FoldFitting, rows_inside
 from features.table import build_features
-from pipeline.config import FeaturesConfig
-from pipeline.errors import ConfigError
-from pipeline.schema import MAGNITUDE_COLUMNS
+from pipeline.data.schema import MAGNITUDE_COLUMNS
+from pipeline.engine.errors import ConfigError
 
 
 class Recorder:

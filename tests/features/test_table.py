@@ -1,7 +1,7 @@
 import pytest
 
+from features.config import FeaturesConfig
 from features.table import build_features
-from pipeline.config import FeaturesConfig
 
 
 def test_select_keeps_rows_and_orders_columns_as_asked(tiny_data):

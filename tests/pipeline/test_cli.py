@@ -187,3 +187,16 @@ def test_report_stage_alone_and_predictions_from_python(tmp_path, monkeypatch):
     oof = load_predictions("blend", cache_dir=tmp_path / "cache", overrides=TINY)
     test = load_predictions("mlp", "test", cache_dir=tmp_path / "cache", overrides=TINY)
     assert oof.index.name == "id" and oof.shape[1] == 19 and test.shape[1] == 19
+
+
+def test_explain_says_what_is_cached_and_what_changed_and_computes_nothing(tmp_path, capsys):
+    assert run_cli(tmp_path, "--stage", "folds") == 0
+    capsys.readouterr()
+    assert run_cli(tmp_path, "--stage", "folds", "--explain") == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1].startswith("folds") and lines[-1].endswith("cached")
+    entries = sorted((tmp_path / "cache" / "folds").iterdir())
+    assert run_cli(tmp_path, "--stage", "folds", "--explain", "--set", "folds.seed=3") == 0
+    assert "changed since the entry of" in (out := capsys.readouterr().out) and "config seed: 42 -> 3" in out
+    assert sorted((tmp_path / "cache" / "folds").iterdir()) == entries  # nothing computed
+    assert not (tmp_path / "out" / "ledger.csv").read_text().count("--set folds.seed=3")

@@ -1,7 +1,7 @@
 import pytest
 
 from pipeline.config import load_config, parse_override
-from pipeline.errors import ConfigError
+from pipeline.engine.errors import ConfigError
 
 
 def test_defaults_load_with_lightgbm_parameters_in_params():
@@ -92,14 +92,14 @@ def test_parallel_settings_are_not_in_any_stage_key(tmp_path):
 
 
 def test_the_shipped_lightgbm_parameter_list_matches_the_installed_lightgbm():
-    """Checking [lgbm] keys reads pipeline/lightgbm_params.json instead of importing LightGBM; the file
+    """Checking [lgbm] keys reads models/lgbm/lightgbm_params.json instead of importing LightGBM; the file
     must say what LightGBM itself says (rerun tools/lightgbm_params.py after an upgrade)."""
     import json
     from importlib import metadata
 
     from lightgbm.basic import _ConfigAliases
 
-    from pipeline.config import LIGHTGBM_PARAMS_PATH
+    from models.lgbm.config import LIGHTGBM_PARAMS_PATH
 
     stored = json.loads(LIGHTGBM_PARAMS_PATH.read_text())
     if stored["lightgbm"] != metadata.version("lightgbm"):
@@ -127,3 +127,34 @@ def test_one_layer_naming_a_lightgbm_parameter_twice_is_a_one_line_error(tmp_pat
     message = str(error.value)
     assert "\n" not in message and str(path) in message
     assert "lgbm.reg_alpha and lgbm.lambda_l1" in message and "(lambda_l1)" in message
+
+
+def test_defaults_are_written_once_the_sections_and_load_config_agree():
+    """Every section's defaults are its dataclass's; loading with no layer gives exactly them."""
+    from pipeline.config import Config
+
+    assert load_config() == Config()
+    assert load_config().lgbm.params["learning_rate"] == 0.05  # LightGBM's parameters are defaults too
+
+
+def test_the_shipped_defaults_file_is_what_the_sections_write():
+    """pipeline/default_config.toml is generated (python -m pipeline.config): edit the sections, not it."""
+    from pipeline.config import DEFAULT_CONFIG_PATH, default_config_toml
+
+    assert DEFAULT_CONFIG_PATH.read_text(encoding="utf-8") == default_config_toml()
+
+
+def test_the_defaults_file_read_back_is_the_default_config():
+    import tomllib
+
+    from pipeline.config import DEFAULT_CONFIG_PATH, Config, build_config
+
+    assert build_config(tomllib.loads(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))) == Config()
+
+
+def test_every_setting_has_a_doc_or_a_self_explaining_name():
+    """The defaults file documents the settings: a section without a docstring is refused."""
+    from pipeline.config import Config
+
+    for name in Config().names:
+        assert (type(Config().section(name)).__doc__ or "").strip(), name

@@ -10,17 +10,27 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
-from testkit import TINY, fake_model, prior_log_loss, with_copies, with_labels
+from testkit import (
+    TINY,
+    fake_model,
+    prior_log_loss,
+    train_lgbm,
+    train_lgbm_pruned,
+    train_mlp,
+    with_copies,
+    with_labels,
+)
 
 from features.table import build_features
-from models.lgbm import LgbmFoldModel, train_lgbm, train_lgbm_pruned
-from models.mlp import train_mlp
-from pipeline import blend as blend_module
-from pipeline import importance as importance_module
-from pipeline.blend import blend_models
-from pipeline.config import BlendConfig, FoldsConfig, load_config
-from pipeline.folds import make_folds
-from pipeline.importance import permutation_importance, select_features
+from models.lgbm.trainer import LgbmFoldModel
+from pipeline.config import load_config
+from pipeline.stages import blend as blend_module
+from pipeline.stages import importance as importance_module
+from pipeline.stages.blend import blend_models
+from pipeline.stages.config import BlendConfig
+from pipeline.stages.importance import permutation_importance, select_features
+from pipeline.validation.config import FoldsConfig
+from pipeline.validation.folds import make_folds
 
 PRUNING = [
     *TINY,
@@ -34,7 +44,7 @@ PRUNING = [
 @pytest.fixture(scope="module")
 def setting():
     """Tiny data, its features and folds, and the same data with fold 0's labels redrawn."""
-    from pipeline.sources import SampleSource
+    from pipeline.data.sources import SampleSource
 
     config = load_config(overrides=PRUNING)
     data = SampleSource(config.sample).load()
@@ -191,7 +201,7 @@ NOISE = [
 def test_planted_duplicates_cannot_beat_the_prior_on_shuffled_labels(grouped, beats_prior):
     """Labels shuffled, then half the rows copied with their label: only the copies carry signal.
     Honest folds keep each copy with its original; leaky ones let LightGBM memorise them."""
-    from pipeline.sources import SampleSource
+    from pipeline.data.sources import SampleSource
 
     config = load_config(overrides=NOISE)
     data = SampleSource(config.sample).load()

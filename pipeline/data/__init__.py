@@ -1,0 +1,1 @@
+"""Data: Dacon's schema, loading and checking its files, data sources, the built-in simulator."""

@@ -1,0 +1,24 @@
+"""The data section: the built-in simulated sample of Dacon's schema."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipeline.engine.settings import setting
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    """The built-in simulated sample of Dacon's schema (used when no real data is given)."""
+
+    n_train: int = setting(30_000, "train rows; 200000 for Dacon's scale")
+    n_test: int = setting(3_000, "test rows")
+    seed: int = setting(2020)
+    min_rows_per_class: int = setting(4, "rare classes (STAR_PN: 13 of 199,991 rows) keep at least this many")
+    confusion: float = setting(
+        0.04, "share of each class that takes another class's photometry (class overlap)"
+    )
+    outlier_share: float = setting(0.001, "share of train rows with wild magnitudes (test: half, milder)")
+    duplicate_share: float = setting(
+        0.0175, "share of train rows duplicating another row (Dacon: about 3,500)"
+    )

@@ -1,0 +1,1 @@
+"""Experiments: the ablation table and its variant lists, the presets."""

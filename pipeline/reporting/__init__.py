@@ -1,0 +1,1 @@
+"""Reporting: the OOF report, HTML pages, the summary table, the ledger, run folders, run comparison."""

@@ -1,0 +1,1 @@
+"""The stages that use models: permutation importance and selection, blend, tuning, submission."""

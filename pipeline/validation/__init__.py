@@ -1,0 +1,1 @@
+"""Validation: the shared folds, the one CV loop, the competition's metric, paired differences."""
