@@ -174,7 +174,8 @@ class Runner:
     def _compute(self, name: str, key: str) -> Any:
         stage = self.graph[name]
         inputs = [self.artifact(i) for i in stage.inputs]
-        self.log(f"[{name}] computing ({key[:10]}): {self.explain(name)}")
+        if self.log is not silent:  # the reason reads the stage's cached metadata: only when shown
+            self.log(f"[{name}] computing ({key[:10]}): {self.explain(name)}")
         start = time.perf_counter()
         artifact = stage.function(*inputs, cfg=self.config.section(stage.section))
         seconds = time.perf_counter() - start
