@@ -38,6 +38,13 @@ class FeatureTable:
     fitting: FoldFitting = field(default_factory=FoldFitting)
     optimism: tuple[str, ...] = ()
     """Why scores of models on this table may be optimistic (transductive families)."""
+    holdout: pd.DataFrame | None = None
+    """The reserved train rows (``[holdout]``), with the test rows' columns; predicted like test."""
+
+    @property
+    def predicted(self) -> pd.DataFrame:
+        """The rows every fold model predicts besides its scored fold: test, then the holdout."""
+        return self.test if self.holdout is None else pd.concat([self.test, self.holdout])
 
     @property
     def names(self) -> list[str]:
@@ -48,7 +55,10 @@ class FeatureTable:
         missing = [name for name in columns if name not in self.train.columns]
         if missing:
             raise KeyError(f"features not in the table: {missing}")
-        return dataclasses.replace(self, train=self.train[list(columns)], test=self.test[list(columns)])
+        holdout = None if self.holdout is None else self.holdout[list(columns)]
+        return dataclasses.replace(
+            self, train=self.train[list(columns)], test=self.test[list(columns)], holdout=holdout
+        )
 
     def fold_model(self, model, kept: tuple[str, ...] | None = None):
         """``model`` fed this table's columns (only ``kept`` ones, if given) plus the fold-fitted
@@ -74,19 +84,20 @@ def feature_frame(frame: pd.DataFrame, families: tuple[str, ...]) -> pd.DataFram
     return joined
 
 
-def transductive_decompositions(data: Dataset, cfg: FeaturesConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """SVD/ICA fitted once on train + test magnitudes (label-free, but it has seen the test rows)."""
-    train = data.train[list(MAGNITUDE_COLUMNS)].to_numpy(np.float64)
-    test = data.test[list(MAGNITUDE_COLUMNS)].to_numpy(np.float64)
-    both = np.vstack([train, test])
-    parts_train, parts_test = [], []
+def transductive_decompositions(data: Dataset, cfg: FeaturesConfig, frames: list[pd.DataFrame]) -> list:
+    """SVD/ICA fitted once on train + test magnitudes (label-free, but it has seen the test rows; never
+    the holdout's), then applied to each of ``frames``."""
+    magnitudes = [frame[list(MAGNITUDE_COLUMNS)].to_numpy(np.float64) for frame in (data.train, data.test)]
+    both = np.vstack(magnitudes)
+    parts: list[list[pd.DataFrame]] = [[] for _ in frames]
     for kind, n in (("svd", cfg.svd_components), ("ica", cfg.ica_components)):
         if n > 0:
             part = Decomposition(kind, n, cfg.seed).fit(both)
             names = [f"{kind}_{k}" for k in range(n)]
-            parts_train.append(pd.DataFrame(part.transform(train), index=data.train.index, columns=names))
-            parts_test.append(pd.DataFrame(part.transform(test), index=data.test.index, columns=names))
-    return pd.concat(parts_train, axis=1), pd.concat(parts_test, axis=1)
+            for out, frame in zip(parts, frames):
+                values = part.transform(frame[list(MAGNITUDE_COLUMNS)].to_numpy(np.float64))
+                out.append(pd.DataFrame(values, index=frame.index, columns=names))
+    return [pd.concat(out, axis=1).astype(np.float32) for out in parts]
 
 
 def fold_fitting(cfg: FeaturesConfig) -> FoldFitting:
@@ -104,16 +115,17 @@ def fold_fitting(cfg: FeaturesConfig) -> FoldFitting:
 
 def build_features(data: Dataset, cfg: FeaturesConfig) -> FeatureTable:
     """Feature table of the configured row-wise families, and what each fold fits on its own."""
-    train, test = feature_frame(data.train, cfg.families), feature_frame(data.test, cfg.families)
+    raw = [data.train, data.test] + ([] if data.holdout is None else [data.holdout])
+    tables = [feature_frame(frame, cfg.families) for frame in raw]
     transductive = cfg.decomposition_fit == "train+test" and (cfg.svd_components or cfg.ica_components)
     if transductive:
-        extra_train, extra_test = transductive_decompositions(data, cfg)
-        train = pd.concat([train, extra_train.astype(np.float32)], axis=1)
-        test = pd.concat([test, extra_test.astype(np.float32)], axis=1)
+        extras = transductive_decompositions(data, cfg, raw)
+        tables = [pd.concat([table, extra], axis=1) for table, extra in zip(tables, extras)]
+    train, test, holdout = tables[0], tables[1], tables[2] if len(tables) > 2 else None
     fitting = fold_fitting(cfg)
     try:
         check_fitting(fitting, list(train.columns))
     except ValueError as error:
         raise ConfigError(f"config: features: {error}") from None
     optimism = (TRANSDUCTIVE,) if transductive else ()
-    return FeatureTable(train=train, test=test, fitting=fitting, optimism=optimism)
+    return FeatureTable(train=train, test=test, fitting=fitting, optimism=optimism, holdout=holdout)

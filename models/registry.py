@@ -16,6 +16,8 @@ from models.spec import ModelSpec, SpecError
 FAMILIES = (
     "models.lgbm",
     "models.mlp",
+    "models.xgb",
+    "models.catboost",
 )
 _added: dict[str, ModelSpec] = {}
 

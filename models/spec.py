@@ -11,14 +11,18 @@ from __future__ import annotations
 import dataclasses
 import importlib
 from dataclasses import dataclass, field
+from importlib import metadata
 from typing import Any, Callable
 
+from pipeline.engine.errors import ConfigError
+
 RESERVED_NAMES = frozenset(
-    {"data", "sample", "features", "folds", "importance", "selection", "blend", "tune", "report",
+    {"data", "sample", "holdout", "features", "folds", "importance", "selection", "blend", "tune", "report",
      "submission", "parallel", "all", "ablate", "compare"}
 )  # fmt: skip
 TRAINER_METHODS = (
-    "fold_model", "stopping_plan", "with_params", "n_seeds", "prepare", "summary", "own_settings", "canonical_name",
+    "fold_model", "stopping_plan", "with_params", "n_seeds", "prepare", "summary", "own_settings",
+    "canonical_name",
 )  # fmt: skip
 
 
@@ -46,6 +50,8 @@ class ModelSpec:
     """Which setting names a search space may tune (needed with a space)."""
     pruned: bool = True
     """Capability: a ``<name>_pruned`` stage trains it on the eli5-selected features of each fold."""
+    extra: str = ""
+    """The pip extra that installs its libraries (``zoo``: ``pip install -e ".[zoo]"``); "": core."""
 
     def __post_init__(self) -> None:
         where = f"model family '{self.name}'"
@@ -77,10 +83,30 @@ class ModelSpec:
     def stage_names(self) -> tuple[str, ...]:
         return (self.name, f"{self.name}_pruned") if self.pruned else (self.name,)
 
+    def missing_libraries(self) -> list[str]:
+        """Its libraries that are not installed here."""
+        missing = []
+        for library in self.libraries:
+            try:
+                metadata.distribution(library)
+            except metadata.PackageNotFoundError:
+                missing.append(library)
+        return missing
+
+    def check_installed(self) -> None:
+        """A one-line error naming the extra to install when a library of the family is missing."""
+        missing = self.missing_libraries()
+        if missing:
+            how = f'pip install -e ".[{self.extra}]"' if self.extra else f"pip install {' '.join(missing)}"
+            raise ConfigError(
+                f"config: model family '{self.name}' needs {', '.join(missing)}, not installed here: {how}"
+            )
+
     def load_trainer(self) -> Any:
         """The trainer object (its module imported now, where it was named by a string)."""
         if not isinstance(self.trainer, str):
             return self.trainer
+        self.check_installed()
         module, _, attribute = self.trainer.partition(":")
         trainer = getattr(importlib.import_module(module), attribute)
         check_trainer(f"model family '{self.name}'", trainer)

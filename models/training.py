@@ -102,6 +102,7 @@ def train_model(
         n_seeds=n_seeds,
         optimism=(*features.optimism, *optimism),
         on_fold=on_fold,
+        x_holdout=features.holdout,
     )
     inputs = (
         {"features": features.model_names()}

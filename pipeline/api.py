@@ -20,6 +20,7 @@ from pipeline.engine.progress import set_quiet
 from pipeline.engine.runner import Runner, silent, stderr_log
 from pipeline.engine.studies import default_storage_url, study_storage
 from pipeline.graph import stage_graph
+from pipeline.validation.holdout import with_holdout
 
 
 def load_result(
@@ -58,6 +59,7 @@ def open_runner(
     force: frozenset[str] = frozenset(),
     log: Callable[[str], None] = stderr_log,
 ) -> Runner:
-    """A runner on --data-dir, ./data/ or the built-in sample, as the command line chooses."""
-    source = choose_source(Path(data_dir) if data_dir else None, config.sample)
+    """A runner on --data-dir, ./data/ or the built-in sample, as the command line chooses, with the
+    ``[holdout]`` share of its train rows reserved."""
+    source = with_holdout(choose_source(Path(data_dir) if data_dir else None, config.sample), config.holdout)
     return Runner(config, stage_graph(config), source, Cache(Path(cache_dir)), force=force, log=log)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pipeline.api import open_runner
 from pipeline.config import PRESETS, load_config
-from pipeline.data.sources import FileSource, SampleSource
+from pipeline.data.sources import SampleSource
 from pipeline.engine.errors import UserError
 from pipeline.engine.files import write_folder
 from pipeline.engine.parallel import parallel_session
@@ -26,7 +26,7 @@ from pipeline.experiments.ablation import (
     load_variants,
     run_ablation,
 )
-from pipeline.graph import target_names, targets_of
+from pipeline.graph import check_installed, target_names, targets_of
 from pipeline.reporting.compare import compare_runs, compare_writers, find_run, format_comparison, load_run
 from pipeline.reporting.ledger import LEDGER_NAME, append_to_ledger
 from pipeline.reporting.run_folder import (
@@ -54,13 +54,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--preset",
         choices=list(PRESETS),
         help="fast (minutes), full (the best we know), winner (the winners' published LightGBM dart "
-        "settings), tuned (full, trained on settings tuned with Optuna)",
+        "settings), tuned (full, trained on settings tuned with Optuna), zoo (LightGBM, XGBoost, CatBoost "
+        "and TabM, blended; needs the zoo extra)",
     )
     parser.add_argument(
         "--data-dir",
         type=Path,
         help="folder with Dacon's train.csv, test.csv, sample_submission.csv "
         "(default: ./data/ if present, else the built-in sample)",
+    )
+    parser.add_argument(
+        "--holdout",
+        type=float,
+        metavar="SHARE",
+        help="reserve this share of the train rows (stratified, duplicates whole) before the folds: nothing "
+        "is fitted on them, and every model, blend and the submission pipeline is scored on them "
+        "(holdout.share)",
     )
     parser.add_argument(
         "--config", type=Path, help="TOML file overriding the defaults (pipeline/default_config.toml)"
@@ -132,7 +141,7 @@ def one_line_warnings(message, category, filename, lineno, file=None, line=None)
 
 
 def parallel_overrides(args: argparse.Namespace) -> list[str]:
-    """--backend, --jobs and --scheduler as [parallel] overrides."""
+    """--backend, --jobs, --scheduler ([parallel]) and --holdout ([holdout]) as config overrides."""
     items = []
     if args.scheduler:
         items += ['parallel.backend="dask"', f"parallel.scheduler={json.dumps(args.scheduler)}"]
@@ -140,6 +149,8 @@ def parallel_overrides(args: argparse.Namespace) -> list[str]:
         items.append(f'parallel.backend="{args.backend}"')
     if args.jobs is not None:
         items.append(f"parallel.n_jobs={args.jobs}")
+    if args.holdout is not None:
+        items.append(f"holdout.share={args.holdout!r}")
     return items
 
 
@@ -201,10 +212,11 @@ def execute_with(args: argparse.Namespace, config) -> int:
     targets = targets_of(args.stage, config)
     log = silent if args.quiet else stderr_log
     runner = open_runner(config, args.data_dir, args.cache_dir, force=_forced(args, targets, config), log=log)
+    check_installed(runner.graph, dict.fromkeys(n for target in targets for n in runner.closure(target)))
     print(runner.source.banner(), flush=True)
     if args.explain:
         return explain(runner, targets)
-    if isinstance(runner.source, FileSource):
+    if runner.source.kind == "data":
         runner.artifact("data")  # validate the files before any stage runs
     start = time.perf_counter()
     for name in targets:

@@ -39,14 +39,19 @@ from pipeline.stages.config import (
     TuneTask,
     tune_task,
 )
-from pipeline.validation.config import FoldsConfig
+from pipeline.validation.config import FoldsConfig, HoldoutConfig
 
 __all__ = ["Config", "load_config", "section_fingerprint", "PRESETS", "DEFAULT_CONFIG_PATH"]
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("default_config.toml")
 PRESET_DIR = Path(__file__).parent / "experiments" / "presets"
-PRESETS = ("fast", "full", "winner", "tuned")
-BEFORE_MODELS = {"sample": SampleConfig, "features": FeaturesConfig, "folds": FoldsConfig}
+PRESETS = ("fast", "full", "winner", "tuned", "zoo")
+BEFORE_MODELS = {
+    "sample": SampleConfig,
+    "holdout": HoldoutConfig,
+    "features": FeaturesConfig,
+    "folds": FoldsConfig,
+}
 AFTER_MODELS = {
     "importance": ImportanceConfig,
     "selection": SelectionConfig,

@@ -36,6 +36,8 @@ class Stage:
     """Libraries beyond ``CORE_LIBRARIES`` whose versions shape the artifact."""
     options: dict = field(default_factory=dict)
     """Keyword arguments bound to the function (a model stage's family)."""
+    family: str = ""
+    """The model family it trains or tunes ("" for other stages)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "section", self.section or self.name)
@@ -95,12 +97,13 @@ def model_stages(config) -> list[Stage]:
                 Stage(
                     f"tune_{spec.name}", "pipeline.stages.tune:tune_model", TRAINED_ON,
                     code=("pipeline.stages.tune", *spec.code), libraries=(*spec.libraries, "optuna"),
+                    family=spec.name,
                 )
             )  # fmt: skip
         stages.append(
             Stage(
                 spec.name, "models.training:train_model", (*TRAINED_ON, *study),
-                code=spec.code, libraries=spec.libraries, options={"family": spec.name},
+                code=spec.code, libraries=spec.libraries, options={"family": spec.name}, family=spec.name,
             )
         )  # fmt: skip
     return stages
@@ -114,10 +117,19 @@ def pruned_stages(config) -> list[Stage]:
             f"{spec.name}_pruned", "models.training:train_pruned_model",
             (*TRAINED_ON, "selection", *((f"tune_{spec.name}",) if spec.name in tuned else ())),
             code=spec.code, section=spec.name, libraries=spec.libraries, options={"family": spec.name},
+            family=spec.name,
         )
         for spec in registry.specs()
         if spec.pruned
     ]  # fmt: skip
+
+
+def check_installed(graph: dict[str, Stage], names) -> None:
+    """A one-line error, before anything runs, when a stage among ``names`` trains a family whose
+    libraries are not installed (it names the extra to install)."""
+    for name in names:
+        if graph[name].family:
+            registry.spec(graph[name].family).check_installed()
 
 
 def target_names() -> tuple[str, ...]:

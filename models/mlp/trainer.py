@@ -278,6 +278,9 @@ def with_fiber_column(data: Dataset, features: FeatureTable, embedding_dim: int)
         features,
         train=features.train.assign(**{FIBER_COLUMN: data.train[FIBER_COLUMN].astype(np.float32)}),
         test=features.test.assign(**{FIBER_COLUMN: data.test[FIBER_COLUMN].astype(np.float32)}),
+        holdout=None
+        if features.holdout is None
+        else features.holdout.assign(**{FIBER_COLUMN: data.holdout[FIBER_COLUMN].astype(np.float32)}),
     )
 
 

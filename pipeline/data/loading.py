@@ -32,6 +32,10 @@ class Dataset:
     test: pd.DataFrame
     classes: tuple[str, ...]
     test_labels: pd.Series | None = None
+    """Labels of the test rows (only a simulation has them)."""
+    holdout: pd.DataFrame | None = None
+    """Train rows reserved before the folds (``[holdout] share``): predicted like test, never fitted on."""
+    holdout_labels: pd.Series | None = None
 
     @property
     def n_classes(self) -> int:

@@ -116,9 +116,17 @@ def check_value(key: str, value: Any, hint: Any, choices: tuple | None) -> Any:
             raise ConfigError(f"config: {key} must be {hint.__name__}, got {value!r}")
         value = float(value) if hint is float else value
     elif getattr(hint, "__origin__", None) is tuple:
-        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"config: {key} must be a list of strings, got {value!r}")
-        value = tuple(value)
+        numbers = hint.__args__[0] is float
+        item_ok = (
+            (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool))
+            if numbers
+            else (lambda v: isinstance(v, str))
+        )
+        if not isinstance(value, (list, tuple)) or not all(item_ok(v) for v in value):
+            raise ConfigError(
+                f"config: {key} must be a list of {'numbers' if numbers else 'strings'}, got {value!r}"
+            )
+        value = tuple(float(v) for v in value) if numbers else tuple(value)
     for item in value if isinstance(value, tuple) else (value,):
         if choices is not None and item not in choices:
             raise ConfigError(f"config: {key}: {item!r} is not one of {', '.join(map(repr, choices))}")

@@ -3,7 +3,8 @@
 Every ``--stage all`` run folder holds ``row_losses.csv``: each train row's id, fold, duplicate group,
 label, and each model's OOF log loss and predicted class. Two such folders (or two ledger run ids)
 are compared without recomputing anything: the paired difference of each common model overall and
-per class, the rows whose predicted class changed, and the blend weights side by side.
+per class, the rows whose predicted class changed, and the blend weights side by side. Runs with a
+reserved holdout (the same rows in both) are compared on those rows too ("holdout rows").
 """
 
 from __future__ import annotations
@@ -29,8 +30,35 @@ from pipeline.validation.paired import (
 ROW_LOSSES = "row_losses.csv"
 
 
-def row_losses_frame(labels: pd.Series, classes: tuple[str, ...], folds, results: list) -> pd.DataFrame:
-    """Per train row: fold, duplicate group, label, and each result's OOF log loss and predicted class."""
+HOLDOUT_FOLD = -1  # the fold of a reserved holdout row in row_losses.csv
+
+
+def row_losses_frame(
+    labels: pd.Series, classes: tuple[str, ...], folds, results: list, holdout: tuple | None = None
+) -> pd.DataFrame:
+    """Per train row: fold, duplicate group, label, and each result's OOF log loss and predicted class.
+    ``holdout``: (labels, groups) of the reserved rows, added with fold -1 and their holdout losses."""
+    frame = oof_losses_frame(labels, classes, folds, results)
+    if holdout is None or any(r.holdout_proba is None for r in results):
+        return frame
+    holdout_labels, groups = holdout
+    codes = holdout_labels.to_numpy()
+    part = pd.DataFrame(
+        {
+            "fold": HOLDOUT_FOLD,
+            "group": np.unique(groups, return_inverse=True)[1] + int(frame["group"].max()) + 1,
+            "label": np.asarray(classes)[codes],
+        },
+        index=holdout_labels.index,
+    )
+    for result in results:
+        proba = result.holdout_proba.loc[holdout_labels.index].to_numpy()
+        part[f"loss_{result.name}"] = row_log_loss(codes, proba)
+        part[f"predicted_{result.name}"] = np.asarray(classes)[proba.argmax(axis=1)]
+    return pd.concat([frame, part])
+
+
+def oof_losses_frame(labels: pd.Series, classes: tuple[str, ...], folds, results: list) -> pd.DataFrame:
     index = results[-1].oof_proba.index
     codes = labels.loc[index].to_numpy()
     frame = pd.DataFrame(
@@ -99,6 +127,15 @@ def paired_rows(a: Run, b: Run, model: str) -> PairedRows:
     )
 
 
+def scopes(rows: PairedRows) -> dict[str, PairedRows]:
+    """The OOF rows ("all rows", as before a holdout existed) and, when reserved, the holdout rows."""
+    on_holdout = rows.fold_of_row == HOLDOUT_FOLD
+    out = {"all rows": rows.where(~on_holdout)}
+    if on_holdout.any():
+        out["holdout rows"] = rows.where(on_holdout)
+    return out
+
+
 @dataclass(frozen=True)
 class Comparison:
     overall: pd.DataFrame
@@ -133,9 +170,10 @@ def compare_runs(a: Run, b: Run) -> Comparison:
     overall, per_class = [], []
     classes = sorted(a.rows["label"].unique())
     for model in common:
-        rows = paired_rows(a, b, model)
-        overall.append(difference_row(model, "all rows", paired_difference(rows)))
-        for name, difference in per_class_differences(rows, classes).items():
+        parts = scopes(paired_rows(a, b, model))
+        for scope, rows in parts.items():
+            overall.append(difference_row(model, scope, paired_difference(rows)))
+        for name, difference in per_class_differences(parts["all rows"], classes).items():
             per_class.append(difference_row(model, name, difference))
     last = "blend" if "blend" in common else common[-1]
     changed = pd.DataFrame(
@@ -201,10 +239,11 @@ def comparison_html(comparison: Comparison, a: Run, b: Run) -> str:
 
 
 def format_comparison(comparison: Comparison) -> str:
-    lines = ["model  difference (B − A) ± s.e. (95 % interval)  verdict"]
+    lines = ["model  rows  difference (B − A) ± s.e. (95 % interval)  verdict"]
     for row in comparison.overall.itertuples():
+        scope = "OOF" if row.scope == "all rows" else "holdout"
         lines.append(
-            f"{row.model}  {row.difference:+.4f} ± {row.standard_error:.4f} "
+            f"{row.model}  {scope}  {row.difference:+.4f} ± {row.standard_error:.4f} "
             f"({row.low_95:+.4f} .. {row.high_95:+.4f})  {row.verdict}  per fold: {row.per_fold}"
         )
     moved = comparison.per_class[comparison.per_class["verdict"].isin(["better", "worse"])]

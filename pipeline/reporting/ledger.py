@@ -30,6 +30,8 @@ LEDGER_COLUMNS = (
     "duplicates",
     "simulated_holdout",
     "simulated_holdout_se",
+    "holdout",
+    "holdout_verdicts",
     "submission",
     "seconds",
     "from_cache",

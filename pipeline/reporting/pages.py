@@ -152,6 +152,8 @@ class ModelLine:
     honesty: str
     seconds: float
     from_cache: str
+    holdout: float | None = None
+    """Log loss on the reserved holdout rows (None: no holdout)."""
 
 
 def run_page(report_body: str, title: str, facts: list[str], lines: list[ModelLine], weights: dict) -> str:
@@ -161,6 +163,9 @@ def run_page(report_body: str, title: str, facts: list[str], lines: list[ModelLi
         index=pd.Index([line.name for line in lines], name="model"),
         columns=["OOF log loss", "honesty", "seconds", "from cache"],
     )
+    if any(line.holdout is not None for line in lines):
+        holdout = [math.nan if line.holdout is None else line.holdout for line in lines]
+        summary.insert(1, "holdout log loss", holdout)
     body = [
         f"<h1>{html.escape(title)}</h1>",
         "<p class='sub'>" + " · ".join(html.escape(f) for f in facts) + "</p>",

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from pipeline.engine.files import write_file, write_folder
@@ -19,8 +20,10 @@ from pipeline.reporting.compare import row_losses_frame
 from pipeline.reporting.files import importance_writers, report_writers, tune_writers, write_run_folder
 from pipeline.reporting.ledger import LEDGER_NAME, ledger_row
 from pipeline.reporting.pages import ModelLine, index_page, index_rows, run_page
-from pipeline.stages.submission import holdout_score
+from pipeline.stages.submission import clip_and_normalise, holdout_score
 from pipeline.validation.cv import honesty_label
+from pipeline.validation.holdout import holdout_groups, holdout_verdicts
+from pipeline.validation.metrics import row_log_loss
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,8 @@ class StageOutputs:
     summary_rows: tuple[tuple[str, ...], ...] = ()
     lines: tuple[str, ...] = ()
     holdout: dict | None = None
+    reserved: dict | None = None
+    """The reserved holdout's scores and verdicts (``[holdout] share``), when rows were reserved."""
 
 
 def run_info(runner: Runner, targets: tuple[str, ...], results: list, holdout: dict | None) -> dict:
@@ -60,6 +65,58 @@ def run_info(runner: Runner, targets: tuple[str, ...], results: list, holdout: d
     }
 
 
+def reserved_holdout(runner: Runner, names: list[str], clip: float | None = None) -> dict | None:
+    """Scores on the reserved holdout rows of the models ``names`` (their results carry holdout
+    predictions), each against the best by OOF with a paired verdict; with ``clip``, the submission
+    pipeline's (the blend clipped and renormalised as the submission is). None without a holdout."""
+    data = runner.artifact("data")
+    if data.holdout_labels is None:
+        return None
+    results = [
+        result for result in (runner.artifact(name) for name in names) if result.holdout_proba is not None
+    ]
+    verdicts = holdout_verdicts(results, data.holdout_labels, holdout_groups(data))
+    out = {
+        "rows": int(len(data.holdout_labels)),
+        "share": runner.config.holdout.share,
+        "seed": runner.config.holdout.seed,
+        "log_loss": {r.name: r.holdout_score for r in results},
+        "oof_log_loss": {r.name: r.oof_score for r in results},
+        "verdicts": [v.as_dict() for v in verdicts],
+    }
+    blend = next((r for r in results if r.name == "blend"), None)
+    if clip is not None and blend is not None:
+        proba = clip_and_normalise(blend.holdout_proba.loc[data.holdout_labels.index].to_numpy(), clip)
+        losses = row_log_loss(data.holdout_labels.to_numpy(), proba)
+        out["submission_pipeline"] = {
+            "log_loss": float(losses.mean()),
+            "standard_error": float(losses.std(ddof=1) / np.sqrt(len(losses))),
+        }
+    return out
+
+
+def reserved_lines(reserved: dict | None) -> tuple[str, ...]:
+    """What a run prints about its reserved holdout, after the summary table."""
+    if reserved is None:
+        return ()
+    lines = [
+        f"holdout: {reserved['rows']:,} train rows ({reserved['share']:.0%}, seed {reserved['seed']}) "
+        "reserved before the folds; nothing was fitted on them"
+    ]
+    pipeline = reserved.get("submission_pipeline")
+    if pipeline:
+        lines.append(
+            f"  submission pipeline (the blend, clipped as submitted): {pipeline['log_loss']:.4f} ± "
+            f"{pipeline['standard_error']:.4f} (s.e.)"
+        )
+    for v in reserved["verdicts"]:
+        lines.append(
+            f"  {v['model']} against {v['reference']} (best by OOF): OOF {v['oof_difference']}, holdout "
+            f"{v['holdout_difference']}: {v['verdict']}"
+        )
+    return tuple(lines)
+
+
 def holdout_row(holdout: dict | None) -> tuple[tuple[str, ...], ...]:
     """The summary row of the submission's score on the simulated test labels, if there are any."""
     if holdout is None:
@@ -77,26 +134,34 @@ def write_outputs(runner: Runner, out_dir: Path) -> StageOutputs:
     pruning = importance_and_selection(runner, "submission")
     report, data, tuned = runner.artifact("report"), runner.artifact("data"), tuned_settings(runner)
     holdout = holdout_score(submission, data)
+    names = [*runner.config.blend.models, "blend"]
+    reserved = reserved_holdout(runner, names, runner.config.submission.clip)
     info = run_info(runner, ("submission", "report"), results, holdout)
+    info["holdout"] = reserved
     info["tuned_settings"] = {t.model: t.params for t in tuned}
-    rows = row_losses_frame(data.labels, data.classes, runner.artifact("folds"), results)
-    page = run_page_html(runner, report, results, holdout)
+    reserved_rows = None if data.holdout_labels is None else (data.holdout_labels, holdout_groups(data))
+    rows = row_losses_frame(data.labels, data.classes, runner.artifact("folds"), results, reserved_rows)
+    page = run_page_html(runner, report, results, holdout, reserved)
     write_run_folder(folder, submission, results, info, pruning, report, tuned, rows, page)
     lines = (
+        *reserved_lines(reserved),
         f"submission: {folder / 'submission.csv'}  (OOF and test predictions beside it)",
         f"report: {folder / 'report' / 'index.html'}",
     )
-    return StageOutputs(folder, holdout_row(holdout), lines, holdout)
+    return StageOutputs(folder, holdout_row(holdout), lines, holdout, reserved)
 
 
-def run_page_html(runner: Runner, report, results: list, holdout: dict | None) -> str:
+def run_page_html(
+    runner: Runner, report, results: list, holdout: dict | None, reserved: dict | None = None
+) -> str:
     """The run's page: each model's score, honesty, time and cache state on top, then the report."""
     lines = []
     for result in results:
         record = runner.records.get(result.name)
         seconds = (record.meta.get("seconds", record.seconds) if record else math.nan) or math.nan
         cached = "yes" if record is not None and record.status != "computed" else "no"
-        lines.append(ModelLine(result.name, result.oof_score, result.honesty, float(seconds), cached))
+        line = ModelLine(result.name, result.oof_score, result.honesty, float(seconds), cached)
+        lines.append(dataclasses.replace(line, holdout=result.holdout_score))
     blend = results[-1]
     if "optimistic_score" in blend.info:
         reasons = (*blend.optimism, blend.info["optimistic_because"])
@@ -106,6 +171,7 @@ def run_page_html(runner: Runner, report, results: list, holdout: dict | None) -
     facts = [runner.source.headline(), duplicates]
     if holdout is not None:
         facts.append(f"simulated holdout {holdout['log_loss']:.4f} ± {holdout['standard_error']:.4f} (s.e.)")
+    facts.extend(line.strip() for line in reserved_lines(reserved))
     title = f"Run {runner.key('submission')[:12]}"
     return run_page(report.body, title, facts, lines, blend.info.get("weights") or {})
 
@@ -184,6 +250,19 @@ def write_stage_outputs(runner: Runner, stage: str, targets: tuple[str, ...], ou
     """Files a command leaves (run folder, importance files, report)."""
     if stage == "all":
         return write_outputs(runner, out_dir)
+    outputs = stage_files(runner, stage, targets, out_dir)
+    models = [n for n in dict.fromkeys(n for t in targets for n in runner.closure(t)) if is_model(runner, n)]
+    reserved = reserved_holdout(runner, models) if models else None
+    return dataclasses.replace(outputs, reserved=reserved, lines=(*reserved_lines(reserved), *outputs.lines))
+
+
+def is_model(runner: Runner, name: str) -> bool:
+    """A stage whose artifact carries OOF predictions (a model or the blend)."""
+    return bool(runner.graph[name].family) or name == "blend"
+
+
+def stage_files(runner: Runner, stage: str, targets: tuple[str, ...], out_dir: Path) -> StageOutputs:
+    """The files of a command other than ``all``."""
     if stage == "tune":
         return write_tune_outputs(runner, out_dir, targets)
     if stage in ("importance", "selection"):
@@ -214,6 +293,7 @@ def run_ledger_row(
     blend = metas.get("blend", {}).get("info", {})
     config_json = json.dumps(runner.config.as_dict(), sort_keys=True, default=list)
     holdout = outputs.holdout or {}
+    reserved = outputs.reserved
     return ledger_row(
         run_id=runner.key(targets[0])[:12],
         stage=stage,
@@ -232,6 +312,8 @@ def run_ledger_row(
         else "",
         simulated_holdout=holdout.get("log_loss", ""),
         simulated_holdout_se=holdout.get("standard_error", ""),
+        holdout={name: round(score, 6) for name, score in reserved["log_loss"].items()} if reserved else "",
+        holdout_verdicts={v["model"]: v["verdict"] for v in reserved["verdicts"]} if reserved else "",
         submission=str(outputs.folder / "submission.csv") if stage == "all" and outputs.folder else "",
         seconds=f"{seconds:.1f}",
         from_cache=cache_status({record.status for record in records}),

@@ -49,18 +49,27 @@ def optimistic_blend_row(record: StageRecord) -> tuple[str, ...] | None:
     )
 
 
+def holdout_cell(meta: dict) -> str:
+    return f"{meta['holdout_score']:.4f}" if "holdout_score" in meta else "-"
+
+
 def summary_table(records: list[StageRecord], extra_rows: list[tuple[str, ...]] = ()) -> str:
-    """Stage, OOF log loss, per-fold mean ± std, honesty, seconds, from cache: one line per stage."""
-    rows = [HEADER]
+    """Stage, OOF log loss, per-fold mean ± std, honesty, seconds, from cache: one line per stage; with
+    a holdout, its log loss follows the OOF score."""
+    with_holdout = any("holdout_score" in record.meta for record in records)
+    header = (*HEADER[:2], "holdout", *HEADER[2:]) if with_holdout else HEADER
+    rows = [header]
     for record in records:
+        cells = score_cells(record.meta)
+        holdout = (holdout_cell(record.meta),) if with_holdout else ()
         rows.append(
-            (record.name, *score_cells(record.meta), seconds_cell(record), CACHE_CELLS[record.status])
+            (record.name, cells[0], *holdout, *cells[1:], seconds_cell(record), CACHE_CELLS[record.status])
         )
         optimistic = optimistic_blend_row(record)
         if optimistic is not None:
-            rows.append(optimistic)
-    rows.extend(extra_rows)
-    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
+            rows.append((*optimistic[:2], *(("-",) if with_holdout else ()), *optimistic[2:]))
+    rows.extend((*row[:2], *(("-",) if with_holdout else ()), *row[2:]) for row in extra_rows)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)

@@ -9,6 +9,8 @@ score refits the weights on the other folds for each fold and scores that fold w
 the blend's OOF predictions are those nested ones, its test predictions use weights from all rows.
 With ``method = "auto"`` each fold keeps the method whose weights fit the other folds better, and the
 submission the one whose weights fit all OOF rows better: no fold's choice sees its own rows.
+``method = "stack"``: a level-2 logistic regression instead (``pipeline/stages/stack.py``), nested the
+same way. Holdout rows, when reserved, are combined like test rows.
 """
 
 from __future__ import annotations
@@ -20,7 +22,14 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize, minimize_scalar
 
-from pipeline.validation.cv import ModelResult, merge_optimism
+from pipeline.stages.stack import (
+    StackSettings,
+    centred_log_proba,
+    nested_stack,
+    own_class_weights,
+    stacker_of,
+)
+from pipeline.validation.cv import ModelResult, holdout_log_loss, merge_optimism
 from pipeline.validation.metrics import EPSILON, multiclass_log_loss, per_fold_log_loss
 
 if TYPE_CHECKING:
@@ -31,6 +40,7 @@ if TYPE_CHECKING:
 METHODS = ("linear", "geometric")
 BLOCK_ROWS = 8192  # rows per block: a block's (rows, classes) temporaries stay in the CPU's cache
 ALL_ROWS_WEIGHTS = "weights fitted on the OOF rows they score"
+ALL_ROWS_STACKER = "stacker fitted on the OOF rows it scores"
 
 
 def check_same_folds(models: tuple[ModelResult, ...], folds: Folds) -> None:
@@ -216,44 +226,117 @@ def nested_blend(
     return NestedBlend(proba, by_method, tuple(chosen))
 
 
+@dataclass(frozen=True)
+class Members:
+    """The members' predictions aligned: OOF (models, rows, classes), test, holdout (or None)."""
+
+    index: pd.Index
+    labels: np.ndarray
+    fold_of_row: np.ndarray
+    oof: np.ndarray
+    test: np.ndarray
+    holdout: np.ndarray | None
+
+
+def aligned_members(data: Dataset, folds: Folds, models: tuple[ModelResult, ...]) -> Members:
+    check_same_folds(models, folds)
+    index = models[0].oof_proba.index
+    holdout = None
+    if data.holdout_labels is not None and all(m.holdout_proba is not None for m in models):
+        holdout = np.stack([m.holdout_proba.loc[data.holdout_labels.index].to_numpy() for m in models])
+    return Members(
+        index=index,
+        labels=data.labels.loc[index].to_numpy(),
+        fold_of_row=folds.fold_of_row.loc[index].to_numpy(),
+        oof=np.stack([m.oof_proba.loc[index].to_numpy() for m in models]),
+        test=np.stack([m.test_proba.to_numpy() for m in models]),
+        holdout=holdout,
+    )
+
+
+def combined_result(
+    data: Dataset, folds: Folds, models: tuple[ModelResult, ...], members: Members, oof, test, holdout, info
+) -> ModelResult:
+    """The blend's (or stacker's) result: nested OOF, test and holdout predictions, scores, info."""
+    columns = list(data.classes)
+    holdout_frame = (
+        None if holdout is None else pd.DataFrame(holdout, index=data.holdout_labels.index, columns=columns)
+    )
+    score = multiclass_log_loss(members.labels, oof)
+    return ModelResult(
+        name="blend",
+        oof_proba=pd.DataFrame(oof, index=members.index, columns=columns),
+        test_proba=pd.DataFrame(test, index=models[0].test_proba.index, columns=columns),
+        fold_scores=per_fold_log_loss(members.labels, oof, members.fold_of_row),
+        fold_seconds=(),
+        oof_score=score,
+        folds_signature=folds.signature,
+        optimism=merge_optimism(*(m.optimism for m in models)),
+        info={"nested_score": score, **info},
+        holdout_proba=holdout_frame,
+        holdout_score=holdout_log_loss(data.holdout_labels, holdout_frame),
+    )
+
+
+def stack_models(
+    data: Dataset, folds: Folds, models: tuple[ModelResult, ...], cfg: BlendConfig
+) -> ModelResult:
+    """The level-2 stacker (``pipeline/stages/stack.py``): nested OOF, test from the stacker chosen and
+    fitted on all OOF rows, its per-class weights in ``info``."""
+    members = aligned_members(data, folds, models)
+    x = centred_log_proba(members.oof)
+    inputs = BlendInputs(members.oof)
+
+    def blend_weights(positions: np.ndarray) -> np.ndarray:
+        part = BlendInputs(inputs.proba[:, positions], inputs.log_proba[:, positions])
+        return fit_simplex_weights("geometric", part, members.labels[positions])
+
+    settings = StackSettings(cfg.stack_form, tuple(cfg.stack_penalty), cfg.stack_max_iter)
+    nested = nested_stack(x, members.labels, members.fold_of_row, settings, blend_weights)
+    every = np.arange(len(members.labels))
+    full, losses = stacker_of(x, members.labels, members.fold_of_row, every, settings, blend_weights)
+    names = [m.name for m in models]
+    info = {
+        "method": "stack",
+        "form": cfg.stack_form,
+        "penalty": full.penalty,
+        "penalty_per_fold": list(nested.penalty_per_fold),
+        "penalty_cv_losses": {str(p): loss for p, loss in losses.items()},
+        "start_weights": dict(zip(names, map(float, blend_weights(every)))),
+        "class_weights": own_class_weights(full, names, list(data.classes)),
+        "optimistic_score": multiclass_log_loss(members.labels, full.apply(members.oof)),
+        "optimistic_because": ALL_ROWS_STACKER,
+    }
+    holdout = None if members.holdout is None else full.apply(members.holdout)
+    return combined_result(
+        data, folds, models, members, nested.proba, full.apply(members.test), holdout, info
+    )
+
+
 def blend_models(data: Dataset, folds: Folds, *models: ModelResult, cfg: BlendConfig) -> ModelResult:
     """Blend the models. OOF predictions and score are the nested ones (honest when every member
     is); the test predictions use weights fitted on all OOF rows, whose optimistic score on those
-    same rows is kept beside it in ``info``. ``auto`` keeps the method whose weights fit better."""
-    check_same_folds(models, folds)
-    index = models[0].oof_proba.index
-    labels = data.labels.loc[index].to_numpy()
-    fold_of_row = folds.fold_of_row.loc[index].to_numpy()
-    stacked = np.stack([m.oof_proba.loc[index].to_numpy() for m in models])
-    stacked_test = np.stack([m.test_proba.to_numpy() for m in models])
+    same rows is kept beside it in ``info``. ``auto`` keeps the method whose weights fit better;
+    ``stack`` is the level-2 stacker instead of simplex weights."""
+    if cfg.method == "stack":
+        return stack_models(data, folds, models, cfg)
+    members = aligned_members(data, folds, models)
+    labels, fold_of_row, stacked = members.labels, members.fold_of_row, members.oof
     methods = METHODS if cfg.method == "auto" else (cfg.method,)
     inputs = BlendInputs(stacked)
     full = fit_methods(methods, inputs, labels, cfg.temperature)
     method = better_fit(full, inputs, labels)
     fit = full[method]
     nested = nested_blend(methods, stacked, labels, fold_of_row, cfg.temperature)
-    score = multiclass_log_loss(labels, nested.proba)
-    columns = list(data.classes)
-    return ModelResult(
-        name="blend",
-        oof_proba=pd.DataFrame(nested.proba, index=index, columns=columns),
-        test_proba=pd.DataFrame(fit.apply(stacked_test), index=models[0].test_proba.index, columns=columns),
-        fold_scores=per_fold_log_loss(labels, nested.proba, fold_of_row),
-        fold_seconds=(),
-        oof_score=score,
-        folds_signature=folds.signature,
-        optimism=merge_optimism(*(m.optimism for m in models)),
-        info={
-            "method": method,
-            "method_per_fold": list(nested.method_per_fold),
-            "weights": {m.name: float(w) for m, w in zip(models, fit.weights)},
-            "temperature": fit.temperature,
-            "nested_score": score,
-            "nested_by_method": {m: multiclass_log_loss(labels, p) for m, p in nested.by_method.items()},
-            "optimistic_score": multiclass_log_loss(labels, fit.apply(stacked)),
-            "optimistic_because": ALL_ROWS_WEIGHTS,
-            "optimistic_by_method": {
-                m: multiclass_log_loss(labels, f.apply(stacked)) for m, f in full.items()
-            },
-        },
-    )
+    info = {
+        "method": method,
+        "method_per_fold": list(nested.method_per_fold),
+        "weights": {m.name: float(w) for m, w in zip(models, fit.weights)},
+        "temperature": fit.temperature,
+        "nested_by_method": {m: multiclass_log_loss(labels, p) for m, p in nested.by_method.items()},
+        "optimistic_score": multiclass_log_loss(labels, fit.apply(stacked)),
+        "optimistic_because": ALL_ROWS_WEIGHTS,
+        "optimistic_by_method": {m: multiclass_log_loss(labels, f.apply(stacked)) for m, f in full.items()},
+    }
+    holdout = None if members.holdout is None else fit.apply(members.holdout)
+    return combined_result(data, folds, models, members, nested.proba, fit.apply(members.test), holdout, info)

@@ -66,12 +66,31 @@ class BlendConfig:
     method: str = setting(
         "auto",
         "linear (mean of probabilities) | geometric (mean of log probabilities) | auto: whichever fits "
-        "better (each fold chooses on the other folds)",
-        choices=("auto", "linear", "geometric"),
+        "better (each fold chooses on the other folds) | stack: a level-2 multinomial logistic regression "
+        "on the models' log-probabilities, nested by outer fold",
+        choices=("auto", "linear", "geometric", "stack"),
     )
     temperature: bool = setting(True, "also fit one temperature for the blend (p ** (1/T), renormalised)")
+    stack_form: str = setting(
+        "per_class",
+        "stack: per_class (a weight per model and class on the model's own log-probability of the class) | "
+        "full (every class's logit sees every model's log-probability of every class)",
+        choices=("per_class", "full"),
+    )
+    stack_penalty: tuple[float, ...] = setting(
+        (0.0003, 0.001, 0.003, 0.01, 0.03, 0.1),
+        "stack: L2 strengths towards the geometric blend's weights that are tried; each outer fold "
+        "chooses one by leave-one-fold-out CV on the other folds' rows",
+    )
+    stack_max_iter: int = setting(200, "stack: L-BFGS iterations per fit")
 
     def __post_init__(self) -> None:
+        grid = self.stack_penalty
+        if not grid or not all(p >= 0 for p in grid):
+            raise ConfigError(
+                f"config: blend.stack_penalty = {list(grid)!r} must be one or more numbers >= 0"
+            )
+        check_ranges("blend", self, {"stack_max_iter": self.stack_max_iter >= 1})
         if not self.models or len(set(self.models)) != len(self.models):
             names = list(self.models)
             raise ConfigError(f"config: blend.models must name one model or more, each once: {names}")

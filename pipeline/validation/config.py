@@ -1,10 +1,12 @@
-"""The folds section."""
+"""The folds and holdout sections."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.engine.settings import setting
+from pipeline.engine.settings import check_ranges, setting
+
+MAX_HOLDOUT_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -19,3 +21,17 @@ class FoldsConfig:
         "fibre) form a group that every split keeps on one side: outer folds, early-stopping and "
         "importance rows. false: copies may sit on both sides, and every score is labelled optimistic.",
     )
+
+
+@dataclass(frozen=True)
+class HoldoutConfig:
+    """Train rows reserved before the folds (stratified by class, duplicate groups whole), scored by
+    every model, blend and the submission pipeline beside their OOF score."""
+
+    share: float = setting(
+        0.0, f"share of train rows reserved (0: none; at most {MAX_HOLDOUT_SHARE}); --holdout SHARE"
+    )
+    seed: int = setting(0)
+
+    def __post_init__(self) -> None:
+        check_ranges("holdout", self, {"share": 0.0 <= self.share <= MAX_HOLDOUT_SHARE})

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.engine.parallel import run_tasks
-from pipeline.validation.metrics import multiclass_log_loss
+from pipeline.validation.metrics import multiclass_log_loss, row_log_loss
 
 if TYPE_CHECKING:
     from pipeline.data.loading import Dataset
@@ -30,6 +30,13 @@ class FoldModel(Protocol):
 
 
 TUNED_ON_THESE_FOLDS = "settings tuned on these folds"
+
+
+def holdout_log_loss(labels: pd.Series | None, proba: pd.DataFrame | None) -> float | None:
+    """Mean log loss of holdout predictions (None without a holdout)."""
+    if labels is None or proba is None:
+        return None
+    return float(row_log_loss(labels.to_numpy(), proba.loc[labels.index].to_numpy()).mean())
 
 
 def honesty_label(optimism: tuple[str, ...]) -> str:
@@ -61,6 +68,10 @@ class ModelResult:
     not fit on (it stopped early on them) and that the scored fold never influenced."""
     optimism: tuple[str, ...] = ()
     """Why ``oof_score`` may be optimistic; empty when it is honest."""
+    holdout_proba: pd.DataFrame | None = None
+    """Predictions of the reserved rows (``[holdout]``), made as test's are; None without a holdout."""
+    holdout_score: float | None = None
+    """Their log loss: nothing behind this result was fitted on them."""
 
     @property
     def honesty(self) -> str:
@@ -68,12 +79,15 @@ class ModelResult:
 
     def score_meta(self) -> dict:
         """Scores and info for the cache metadata (plain JSON)."""
-        return {
+        meta = {
             "oof_score": self.oof_score,
             "fold_scores": list(self.fold_scores),
             "optimism": list(self.optimism),
             "info": json.loads(json.dumps(self.info, default=str)),
         }
+        if self.holdout_score is not None:
+            meta["holdout_score"] = self.holdout_score
+        return meta
 
 
 @dataclass(frozen=True)
@@ -244,13 +258,16 @@ def cross_validate(
     n_seeds: int = 1,
     optimism: tuple[str, ...] = (),
     on_fold: Callable[[int, float, float], None] | None = None,
+    x_holdout: pd.DataFrame | None = None,
 ) -> ModelResult:
     """Train a model per fold and seed on shared folds; a fold's prediction is its seeds' mean.
     OOF covers every train row; test is averaged over folds. Tasks run on the configured backend.
     ``optimism``: reasons the inputs make the score optimistic (folds' and plan's are added).
     ``on_fold(fold, its log loss, log loss of the folds so far)``: folds then run one after another,
-    and the callback may raise to stop (a pruned tuning trial)."""
-    x, x_test_values = x_train.to_numpy(np.float32), x_test.to_numpy(np.float32)
+    and the callback may raise to stop (a pruned tuning trial). ``x_holdout``: reserved rows, predicted
+    with the test rows (the mean of the fold models) and scored on ``data.holdout_labels``."""
+    predicted = x_test if x_holdout is None else pd.concat([x_test, x_holdout])
+    x, x_test_values = x_train.to_numpy(np.float32), predicted.to_numpy(np.float32)
     y = data.labels.loc[x_train.index].to_numpy()
     fold_of_row = folds.fold_of_row.loc[x_train.index].to_numpy()
     groups = folds.groups(x_train.index)
@@ -277,10 +294,14 @@ def cross_validate(
         models.append(mine[0].model if n_seeds == 1 else SeedAverage([o.model for o in mine]))
     columns = list(data.classes)
     held_out = [x_train.index.to_numpy()[r.stop] if plan.mode == "inner" else r.stop[:0] for r in rows]
+    n_test = len(x_test)
+    holdout = (
+        None if x_holdout is None else pd.DataFrame(test[n_test:], index=x_holdout.index, columns=columns)
+    )
     return ModelResult(
         name=name,
         oof_proba=pd.DataFrame(oof, index=x_train.index, columns=columns),
-        test_proba=pd.DataFrame(test, index=x_test.index, columns=columns),
+        test_proba=pd.DataFrame(test[:n_test], index=x_test.index, columns=columns),
         fold_scores=tuple(scores),
         fold_seconds=tuple(seconds),
         oof_score=multiclass_log_loss(y, oof),
@@ -289,4 +310,6 @@ def cross_validate(
         fold_models=tuple(models),
         held_out_ids=tuple(held_out),
         optimism=merge_optimism(folds.optimism, plan.optimism, optimism),
+        holdout_proba=holdout,
+        holdout_score=holdout_log_loss(data.holdout_labels, holdout),
     )

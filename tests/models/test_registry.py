@@ -1,6 +1,7 @@
 """A model family is one spec and one registry entry: a toy family defined here, registered through the
 registry alone (no framework file edited), trains, blends with LightGBM and is tuned on its own space."""
 
+import dataclasses
 import warnings
 from dataclasses import dataclass
 
@@ -126,9 +127,38 @@ def test_a_section_without_defaults_is_refused():
 
 
 def test_the_shipped_families_and_their_stages():
-    assert registry.family_names() == ("lgbm", "mlp")
-    assert registry.model_stage_names() == ("lgbm", "mlp", "lgbm_pruned", "mlp_pruned")
+    assert registry.family_names() == ("lgbm", "mlp", "xgb", "catboost")
+    assert registry.model_stage_names() == (
+        "lgbm", "mlp", "xgb", "catboost", "lgbm_pruned", "mlp_pruned", "xgb_pruned", "catboost_pruned",
+    )  # fmt: skip
     assert registry.spec("lgbm_pruned").name == "lgbm"
     with pytest.raises(SpecError, match="registered already"):
         with registry.registered(registry.spec("lgbm")):
             pass
+
+
+def test_a_family_whose_library_is_missing_is_refused_in_one_line_naming_its_extra(monkeypatch):
+    from pipeline.engine.errors import ConfigError
+
+    spec = dataclasses.replace(registry.spec("xgb"), libraries=("xgboost", "no-such-distribution"))
+    assert spec.missing_libraries() == ["no-such-distribution"]
+    with pytest.raises(
+        ConfigError, match=r'needs no-such-distribution, not installed here: pip install -e "\.\[zoo\]"'
+    ):
+        spec.load_trainer()
+
+
+def test_a_preset_needing_a_missing_family_stops_before_anything_runs(tmp_path, capsys, monkeypatch):
+    original = ModelSpec.missing_libraries
+    monkeypatch.setattr(
+        ModelSpec,
+        "missing_libraries",
+        lambda self: ["catboost"] if self.name == "catboost" else original(self),
+    )
+    zoo_blend = '["lgbm", "xgb", "catboost"]'  # the tiny settings' blend.models would replace the preset's
+    assert run_cli(tmp_path, "--preset", "zoo", "--set", f"blend.models={zoo_blend}", "--stage", "all") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "error: config: model family 'catboost' needs catboost, not installed here: pip install -e \".[zoo]\""
+    ]
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "out").exists()

@@ -148,14 +148,14 @@ def noisy_model(name, data, folds, seed):
     return dataclasses.replace(member, oof_proba=pd.DataFrame(proba, index=member.oof_proba.index))
 
 
-def blends_with_fold_relabelled(setting, method, fold):
+def blends_with_fold_relabelled(setting, method, fold, **options):
     _, data, _, _, folds = setting
     members = [noisy_model(f"m{i}", data, folds, i) for i in range(3)]
     members[2] = dataclasses.replace(members[2], oof_proba=members[2].oof_proba ** 3)  # overconfident
     labels = data.labels.to_numpy().copy()
     rows = fold_rows(folds, fold)
     labels[rows] = (labels[rows] + 7) % data.n_classes
-    cfg = BlendConfig(method=method, temperature=True)
+    cfg = BlendConfig(method=method, temperature=True, **options)
     return [blend_models(d, folds, *members, cfg=cfg) for d in (data, with_labels(data, labels))]
 
 
@@ -177,6 +177,30 @@ def test_blend_weights_refitted_on_the_scored_fold_would_be_caught(setting, monk
 
     monkeypatch.setattr(blend_module, "nested_blend", leaky)
     before, after = blends_with_fold_relabelled(setting, "geometric", 1)
+    assert not same_on_fold(before, after, setting[4], 1)
+
+
+@pytest.mark.parametrize("form", ["per_class", "full"])
+def test_stacker_of_every_fold_ignores_that_folds_labels(setting, form):
+    folds = setting[4]
+    options = {"stack_form": form, "stack_penalty": (0.001, 0.1), "stack_max_iter": 30}
+    for fold in range(folds.n_splits):
+        before, after = blends_with_fold_relabelled(setting, "stack", fold, **options)
+        assert same_on_fold(before, after, folds, fold)
+        assert before.honesty == "honest" and before.info["method"] == "stack"
+
+
+def test_a_stacker_that_sees_the_scored_folds_rows_would_be_caught(setting, monkeypatch):
+    from pipeline.stages import stack as stack_module
+
+    def leaky(x, labels, fold_of_row, settings, blend_weights):  # every fold scored by the all-rows stacker
+        every = np.arange(len(labels))
+        fit, _ = stack_module.stacker_of(x, labels, fold_of_row, every, settings, blend_weights)
+        return stack_module.NestedStack(np.exp(fit.log_proba(x)), (fit.penalty,) * 3)
+
+    monkeypatch.setattr(blend_module, "nested_stack", leaky)
+    options = {"stack_penalty": (0.001,), "stack_max_iter": 30}
+    before, after = blends_with_fold_relabelled(setting, "stack", 1, **options)
     assert not same_on_fold(before, after, setting[4], 1)
 
 

@@ -1,5 +1,6 @@
 """--stage compare: two finished runs, paired, from their run folders or ledger run ids."""
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -23,7 +24,7 @@ def test_compare_two_runs_by_folder_and_by_run_id(tmp_path, capsys):
 
     assert run_cli(tmp_path, "--stage", "compare", "--runs", folder_a, id_b) == 0
     out = capsys.readouterr().out
-    assert "lgbm  " in out and "mlp  +0.0000" in out and "rows whose predicted class changed" in out
+    assert "lgbm  " in out and "mlp  OOF  +0.0000" in out and "rows whose predicted class changed" in out
     [folder] = [p for p in (tmp_path / "out").iterdir() if p.name.startswith("compare-")]
     overall = pd.read_csv(folder / "compare.csv").set_index("model")
     assert overall.loc["mlp", "difference"] == 0.0 and overall.loc["mlp", "verdict"] == "within noise"
@@ -50,3 +51,30 @@ def test_runs_on_other_folds_are_refused_in_one_line(tmp_path, capsys):
     assert "different folds" in error and len(error.splitlines()) == 1
     assert run_cli(tmp_path, "--stage", "compare", "--runs", folders[0], "no-such-run") == 2
     assert "neither a run folder nor a run id" in capsys.readouterr().err
+
+
+def test_runs_with_the_same_holdout_are_compared_on_its_rows_too(tmp_path, capsys):
+    """Every reporting place carries the holdout: summary, run.json, ledger, run page, compare."""
+    for extra in ((), ("--set", "lgbm.num_leaves=4")):
+        assert run_cli(tmp_path, "--stage", "all", *FAST, "--holdout", "0.3", *extra) == 0
+    out = capsys.readouterr().out
+    assert "holdout" in out.splitlines()[2] and "submission pipeline (the blend, clipped as submitted)" in out
+    assert "against blend (best by OOF)" in out or "against lgbm (best by OOF)" in out
+    (id_a, folder_a), (id_b, folder_b) = run_folders(tmp_path).items()
+    info = json.loads((Path(folder_a) / "run.json").read_text())
+    assert info["holdout"]["rows"] > 300 and set(info["holdout"]["log_loss"]) == {"lgbm", "mlp", "blend"}
+    assert (Path(folder_a) / "report" / "index.html").read_text().count("holdout log loss") == 1
+    ledger = pd.read_csv(tmp_path / "out" / "ledger.csv", dtype=str)
+    assert set(json.loads(ledger["holdout"].iloc[0])) == {"lgbm", "mlp", "blend"}
+    assert json.loads(ledger["holdout_verdicts"].iloc[0])
+    rows = pd.read_csv(Path(folder_a) / "row_losses.csv", index_col="id")
+    assert (rows["fold"] == -1).sum() == info["holdout"]["rows"]
+
+    assert run_cli(tmp_path, "--stage", "compare", "--runs", id_a, id_b) == 0
+    [folder] = [p for p in (tmp_path / "out").iterdir() if p.name.startswith("compare-")]
+    overall = pd.read_csv(folder / "compare.csv")
+    holdout = overall[overall["scope"] == "holdout rows"].set_index("model")
+    assert (
+        set(holdout.index) == {"lgbm", "mlp", "blend"} and (holdout["rows"] == info["holdout"]["rows"]).all()
+    )
+    assert holdout.loc["mlp", "difference"] == 0.0

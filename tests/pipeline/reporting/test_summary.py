@@ -41,3 +41,17 @@ def test_summary_shows_scores_honesty_seconds_and_cache_state():
     assert lines[5].startswith("blend (all-OOF weights)") and "0.2900" in lines[5]
     assert "optimistic: weights fitted on the OOF rows they score" in lines[5]
     assert lines[6].startswith("extra")
+
+
+def test_a_holdout_column_follows_the_oof_score_only_when_a_model_has_one():
+    scored = {"oof_score": 0.4, "fold_scores": [0.4], "optimism": []}
+    plain = [StageRecord("lgbm", "k", "computed", 1.0, scored)]
+    assert "holdout" not in summary_table(plain).splitlines()[0]
+    records = [
+        StageRecord("folds", "k0", "computed", 0.1, {}),
+        StageRecord("lgbm", "k1", "computed", 1.0, {**scored, "holdout_score": 0.4123}),
+    ]
+    header, _, folds, lgbm = summary_table(records, [("extra", "0.1", "-", "-", "-", "-")]).splitlines()[:4]
+    assert header.split()[:6] == ["stage", "OOF", "log", "loss", "holdout", "per"]
+    cells = lgbm.split()
+    assert cells[:3] == ["lgbm", "0.4000", "0.4123"] and folds.split()[:4] == ["folds", "-", "-", "-"]
