@@ -39,7 +39,7 @@ def test_user_toml_file_overrides_defaults(tmp_path):
         ("sample.confusion=true", ["sample.confusion", "float"]),
         ("lgbm.early_stopping='sometimes'", ["'inner'", "'valid_fold'"]),
         ("features.families=['raw','colors']", ["'colors'", "'colours'"]),
-        ("blend.models=['xgb']", ["'xgb'", "'lgbm'"]),
+        ("blend.models=['rf']", ["'rf'", "'lgbm'", "'catboost'"]),
         ("blend.models=[]", ["blend.models", "one model or more"]),
     ],
 )

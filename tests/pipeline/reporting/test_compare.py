@@ -58,7 +58,8 @@ def test_runs_with_the_same_holdout_are_compared_on_its_rows_too(tmp_path, capsy
     for extra in ((), ("--set", "lgbm.num_leaves=4")):
         assert run_cli(tmp_path, "--stage", "all", *FAST, "--holdout", "0.3", *extra) == 0
     out = capsys.readouterr().out
-    assert "holdout" in out.splitlines()[2] and "submission pipeline (the blend, clipped as submitted)" in out
+    header = next(line for line in out.splitlines() if line.startswith("stage "))
+    assert "holdout" in header and "submission pipeline (the blend, clipped as submitted)" in out
     assert "against blend (best by OOF)" in out or "against lgbm (best by OOF)" in out
     (id_a, folder_a), (id_b, folder_b) = run_folders(tmp_path).items()
     info = json.loads((Path(folder_a) / "run.json").read_text())
