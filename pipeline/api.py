@@ -43,13 +43,17 @@ def load_result(
 
 
 def load_predictions(model: str = "blend", kind: str = "oof", **options) -> pd.DataFrame:
-    """A model's out-of-fold (``kind="oof"``) or test (``"test"``) probabilities: index ``id``, one
-    column per class. ``model`` is any model stage or ``blend``; ``options`` are those of
-    ``load_result`` (``cache_dir``, ``config``, ``overrides``, ``data_dir``)."""
-    if kind not in ("oof", "test"):
-        raise ValueError(f"kind must be 'oof' or 'test', not {kind!r}")
+    """A model's out-of-fold (``kind="oof"``), test (``"test"``) or reserved holdout (``"holdout"``,
+    with ``overrides=("holdout.share=0.2",)``) probabilities: index ``id``, one column per class.
+    ``model`` is any model stage or ``blend``; ``options`` are those of ``load_result``
+    (``cache_dir``, ``config``, ``overrides``, ``data_dir``)."""
+    if kind not in ("oof", "test", "holdout"):
+        raise ValueError(f"kind must be 'oof', 'test' or 'holdout', not {kind!r}")
     result = load_result(model, **options)
-    return (result.oof_proba if kind == "oof" else result.test_proba).rename_axis("id")
+    proba = {"oof": result.oof_proba, "test": result.test_proba, "holdout": result.holdout_proba}[kind]
+    if proba is None:
+        raise ValueError("no holdout in this config: reserve one with holdout.share (--holdout SHARE)")
+    return proba.rename_axis("id")
 
 
 def open_runner(

@@ -19,11 +19,13 @@ from pipeline.engine.runner import Runner, library_versions
 from pipeline.reporting.compare import row_losses_frame
 from pipeline.reporting.files import importance_writers, report_writers, tune_writers, write_run_folder
 from pipeline.reporting.ledger import LEDGER_NAME, ledger_row
-from pipeline.reporting.pages import ModelLine, index_page, index_rows, run_page
+from pipeline.reporting.pages import ModelLine, html_table, index_page, index_rows, run_page
 from pipeline.stages.submission import clip_and_normalise, holdout_score
 from pipeline.validation.cv import honesty_label
 from pipeline.validation.holdout import holdout_groups, holdout_verdicts
 from pipeline.validation.metrics import row_log_loss
+
+STACKER_KEYS = ("form", "penalty", "penalty_per_fold", "penalty_cv_losses", "start_weights", "class_weights")
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ def run_info(runner: Runner, targets: tuple[str, ...], results: list, holdout: d
         },
         "duplicates": dataclasses.asdict(runner.artifact("folds").duplicates),
         "blend_weights": blend.info.get("weights"),
+        "stacker": {key: blend.info[key] for key in STACKER_KEYS if key in blend.info} or None,
         "simulated_holdout": holdout,
         "config": runner.config.as_dict(),
         "versions": library_versions(),
@@ -173,7 +176,23 @@ def run_page_html(
         facts.append(f"simulated holdout {holdout['log_loss']:.4f} ± {holdout['standard_error']:.4f} (s.e.)")
     facts.extend(line.strip() for line in reserved_lines(reserved))
     title = f"Run {runner.key('submission')[:12]}"
-    return run_page(report.body, title, facts, lines, blend.info.get("weights") or {})
+    body = stacker_table(blend.info) + report.body
+    return run_page(
+        body, title, facts, lines, blend.info.get("weights") or blend.info.get("start_weights") or {}
+    )
+
+
+def stacker_table(info: dict) -> str:
+    """The stacker's weight of each model on its own log-probability of each class (its starting
+    point, the geometric blend's weights, above it as bars), when the blend is a stacker."""
+    if "class_weights" not in info:
+        return ""
+    frame = pd.DataFrame(info["class_weights"]).T.rename_axis("class")
+    caption = (
+        f"<h3>Stacker ({info['form']}, penalty {info['penalty']:g}): each model's weight on its own "
+        "log-probability of each class</h3>"
+    )
+    return "<div class='card'>" + caption + html_table(frame, digits=3) + "</div>"
 
 
 def write_runs_index(out_dir: Path) -> Path:

@@ -126,6 +126,8 @@ def fit_stacker(
 
 @dataclass(frozen=True)
 class StackSettings:
+    """The stacker's form, the penalties its CV chooses from and its L-BFGS iterations per fit."""
+
     form: str
     penalties: tuple[float, ...]
     max_iter: int

@@ -200,3 +200,15 @@ def test_explain_says_what_is_cached_and_what_changed_and_computes_nothing(tmp_p
     assert "changed since the entry of" in (out := capsys.readouterr().out) and "config seed: 42 -> 3" in out
     assert sorted((tmp_path / "cache" / "folds").iterdir()) == entries  # nothing computed
     assert not (tmp_path / "out" / "ledger.csv").read_text().count("--set folds.seed=3")
+
+
+def test_a_stacker_run_shows_its_per_class_weights_in_run_json_and_on_the_run_page(tmp_path, capsys):
+    stack = ["blend.method='stack'", "blend.stack_penalty=[0.01]", "mlp.max_epochs=3"]
+    assert run_cli(tmp_path, "--stage", "all", *(item for s in stack for item in ("--set", s))) == 0
+    assert "optimistic: stacker fitted on the OOF rows it scores" in capsys.readouterr().out
+    [folder] = [p for p in (tmp_path / "out").iterdir() if p.is_dir()]
+    stacker = json.loads((folder / "run.json").read_text())["stacker"]
+    assert stacker["penalty"] == 0.01 and len(stacker["class_weights"]) == 19
+    assert set(stacker["class_weights"]["QSO"]) == {"lgbm", "mlp"}
+    page = (folder / "report" / "index.html").read_text()
+    assert "weight on its own log-probability of each class" in page
