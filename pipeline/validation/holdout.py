@@ -19,23 +19,10 @@ from pipeline.data.loading import Dataset
 from pipeline.engine.codehash import code_hash
 from pipeline.engine.settings import section_fingerprint
 from pipeline.validation.config import HoldoutConfig
+from pipeline.validation.cv import inner_split
 from pipeline.validation.folds import duplicate_groups
 from pipeline.validation.metrics import row_log_loss
 from pipeline.validation.paired import PairedRows, paired_difference
-
-
-def reserved_positions(labels: np.ndarray, groups: np.ndarray, share: float, seed: int) -> np.ndarray:
-    """Positions of the reserved rows: ``share`` of each class's duplicate groups (by the group's first
-    row's label), whole groups; a class with a single group is never reserved."""
-    _, first, inverse = np.unique(groups, return_index=True, return_inverse=True)
-    group_labels = labels[first]
-    rng = np.random.default_rng(seed)
-    reserved = np.zeros(len(first), dtype=bool)
-    for cls in np.unique(group_labels):
-        members = rng.permutation(np.flatnonzero(group_labels == cls))
-        take = int(round(share * len(members))) if len(members) > 1 else 0
-        reserved[members[:take]] = True
-    return np.flatnonzero(reserved[inverse])
 
 
 def split_holdout(data: Dataset, cfg: HoldoutConfig) -> Dataset:
@@ -43,7 +30,7 @@ def split_holdout(data: Dataset, cfg: HoldoutConfig) -> Dataset:
     if cfg.share <= 0:
         return data
     groups = duplicate_groups(data.train.loc[data.labels.index])
-    positions = reserved_positions(data.labels.to_numpy(), groups, cfg.share, cfg.seed)
+    _, positions = inner_split(data.labels.to_numpy(), cfg.share, cfg.seed, groups)  # whole groups, by class
     held = data.labels.index[positions]
     kept = data.labels.index.difference(held, sort=False)
     return dataclasses.replace(
