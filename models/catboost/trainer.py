@@ -11,7 +11,7 @@ import numpy as np
 from models.devices import resolve_device
 from models.training import FamilyTrainer
 from pipeline.engine.parallel import worker_threads
-from pipeline.validation.cv import ModelResult, StoppingPlan
+from pipeline.validation.cv import ModelResult
 
 if TYPE_CHECKING:
     from models.catboost.config import CatboostConfig
@@ -85,9 +85,6 @@ class CatboostTrainer(FamilyTrainer):
     def fold_model(self, cfg: CatboostConfig, n_classes, names, fold, seed_index, label) -> CatboostFoldModel:
         params = model_params(cfg, n_classes, cfg.seed + seed_index * SEED_STEP)
         return CatboostFoldModel(params, cfg.early_stopping_rounds, cfg.num_threads)
-
-    def stopping_plan(self, cfg: CatboostConfig) -> StoppingPlan:
-        return StoppingPlan(cfg.early_stopping, cfg.inner_share, seed=cfg.seed)
 
     def summary(self, result: ModelResult, cfg: CatboostConfig) -> dict:
         return {

@@ -10,7 +10,7 @@ import xgboost as xgb
 from models.devices import resolve_device
 from models.training import FamilyTrainer
 from pipeline.engine.parallel import worker_threads
-from pipeline.validation.cv import ModelResult, StoppingPlan
+from pipeline.validation.cv import ModelResult
 
 if TYPE_CHECKING:
     from models.xgb.config import XgbConfig
@@ -87,9 +87,6 @@ class XgbTrainer(FamilyTrainer):
     def fold_model(self, cfg: XgbConfig, n_classes, names, fold, seed_index, label) -> XgbFoldModel:
         params = booster_params(cfg, n_classes, cfg.seed + seed_index * SEED_STEP)
         return XgbFoldModel(params, cfg.num_boost_round, cfg.early_stopping_rounds, cfg.num_threads)
-
-    def stopping_plan(self, cfg: XgbConfig) -> StoppingPlan:
-        return StoppingPlan(cfg.early_stopping, cfg.inner_share, seed=cfg.seed)
 
     def summary(self, result: ModelResult, cfg: XgbConfig) -> dict:
         return {
