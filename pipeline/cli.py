@@ -15,7 +15,7 @@ from pipeline.config import PRESETS, load_config
 from pipeline.data.sources import SampleSource
 from pipeline.engine.errors import UserError
 from pipeline.engine.files import write_folder
-from pipeline.engine.parallel import parallel_session
+from pipeline.engine.parallel import parallel_session, shutdown_local_workers
 from pipeline.engine.progress import set_quiet
 from pipeline.engine.runner import Runner, silent, stderr_log
 from pipeline.engine.studies import default_storage_url, study_storage
@@ -159,8 +159,11 @@ def execute(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.set, args.preset)
     set_quiet(args.quiet)
     storage = config.tune.storage or default_storage_url(args.cache_dir)
-    with parallel_session(config.parallel), study_storage(storage):
-        return execute_with(args, config)
+    try:
+        with parallel_session(config.parallel), study_storage(storage):
+            return execute_with(args, config)
+    finally:
+        shutdown_local_workers()
 
 
 def execute_ablation(args: argparse.Namespace, config) -> int:

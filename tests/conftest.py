@@ -1,14 +1,38 @@
-"""Shared fixtures: a tiny, fast configuration and the sample it describes."""
+"""Shared fixtures: a tiny, fast configuration and the sample it describes; every test runs in its own
+temporary working directory (a user's ./data/ or ./.cache/ never reaches it), with a signing key of
+the session's own, and the session leaves no worker process behind."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
-from testkit import TINY
+from testkit import TINY, descendants, is_resource_tracker, stop_processes
 
 from pipeline.config import load_config
 from pipeline.data.sources import SampleSource
+from pipeline.engine.signing import KEY_ENV
+
+SESSION_KEY_FOLDER = Path(tempfile.mkdtemp(prefix="dacon-test-key-"))
+os.environ[KEY_ENV] = str(SESSION_KEY_FOLDER / "cache.key")  # subprocesses inherit it
+
+
+@pytest.fixture(autouse=True)
+def in_temporary_folder(tmp_path, monkeypatch):
+    """Each test's working directory is its own temporary folder."""
+    monkeypatch.chdir(tmp_path)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Stop the loky workers this session started, and any process a test left running."""
+    from pipeline.engine.parallel import shutdown_local_workers
+
+    shutdown_local_workers()
+    stop_processes([pid for pid in descendants(os.getpid()) if not is_resource_tracker(pid)])
+    shutil.rmtree(SESSION_KEY_FOLDER, ignore_errors=True)
 
 
 @pytest.fixture

@@ -35,6 +35,7 @@ from features.table import build_features  # noqa: E402
 from models.training import train_model  # noqa: E402
 from pipeline.config import Config, load_config  # noqa: E402
 from pipeline.data.sources import SampleSource  # noqa: E402
+from pipeline.engine.cache import Cache  # noqa: E402
 from pipeline.engine.parallel import parallel_session  # noqa: E402
 from pipeline.engine.progress import set_quiet  # noqa: E402
 from pipeline.stages.blend import blend_models  # noqa: E402
@@ -70,13 +71,16 @@ def sample_rows(rows: int) -> list[str]:
 
 def export(cache_dir: Path, out: Path) -> None:
     """The cached lgbm and lgbm_pruned OOF predictions (float32), their ids and folds, to one file."""
-    import joblib
+    cache = Cache(cache_dir)
 
     def artifact(stage: str):
         found = sorted(glob.glob(str(cache_dir / stage / "*" / "artifact.joblib")))
         if len(found) != 1:
             raise SystemExit(f"{cache_dir}/{stage}: expected one cached artifact, found {len(found)}")
-        return joblib.load(found[0])
+        hit = cache.load(stage, Path(found[0]).parent.name)  # signed entries only
+        if hit is None:
+            raise SystemExit(f"{found[0]}: not an entry this installation signed")
+        return hit[0]
 
     models, folds = [artifact(name) for name in LIGHTGBM], artifact("folds")
     index = models[0].oof_proba.index

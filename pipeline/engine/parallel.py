@@ -190,6 +190,16 @@ def parallel_session(cfg: ParallelConfig) -> Iterator[None]:
         _settings, _client = before, None
 
 
+def shutdown_local_workers() -> None:
+    """Stop loky's reusable worker processes (and their resource tracker's work) now, rather than
+    when their idle timeout ends: a finished command leaves no process behind."""
+    from joblib.externals.loky import reusable_executor
+
+    executor = getattr(reusable_executor, "_executor", None)
+    if executor is not None:
+        executor.shutdown(wait=True)
+
+
 @contextmanager
 def dask_client(cfg: ParallelConfig):
     """A client of the scheduler at ``cfg.scheduler``, or of a LocalCluster on loopback."""

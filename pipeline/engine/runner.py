@@ -121,8 +121,11 @@ class Runner:
         """Why a stage is computed: new, or what changed since the newest cached entry of that stage."""
         if name in self.force:
             return "forced (--force)"
-        if self.cache.read_meta(name, self.key(name)) is not None:
+        meta, problem = self.cache.inspect(name, self.key(name))
+        if meta is not None:
             return "cached"
+        if problem is not None:
+            return f"its cache entry is not loaded ({problem}): recomputed"
         previous = self.cache.newest_meta(name)
         if previous is None or "key_parts" not in previous:
             return "no earlier entry of this stage in the cache"

@@ -20,7 +20,7 @@ def command(cache: Path, out: Path, extra=()) -> list[str]:
     sets = [item for override in [*TINY, *extra] for item in ("--set", override)]
     return [
         sys.executable,
-        "pipeline/run.py",
+        str(ROOT / "pipeline" / "run.py"),
         "--stage",
         "all",
         "--quiet",
@@ -33,7 +33,7 @@ def command(cache: Path, out: Path, extra=()) -> list[str]:
 
 
 def run(cache: Path, out: Path, extra=()) -> subprocess.CompletedProcess:
-    return subprocess.run(command(cache, out, extra), cwd=ROOT, capture_output=True, text=True, timeout=300)
+    return subprocess.run(command(cache, out, extra), capture_output=True, text=True, timeout=300)
 
 
 def submission(out: Path) -> pd.DataFrame:
@@ -45,7 +45,7 @@ def test_killed_mid_stage_rerun_reuses_finished_stages_and_matches_an_uninterrup
     cache = tmp_path / "cache"
     process = subprocess.Popen(
         command(cache, tmp_path / "killed", SLOW_MLP),
-        cwd=ROOT,
+        start_new_session=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -54,8 +54,12 @@ def test_killed_mid_stage_rerun_reuses_finished_stages_and_matches_an_uninterrup
         time.sleep(0.2)
     time.sleep(1.0)  # now inside the mlp stage
     assert process.poll() is None, "the run finished before it could be killed"
-    os.kill(process.pid, signal.SIGKILL)
+    os.kill(process.pid, signal.SIGKILL)  # the main process only, as the OOM killer would
     process.wait()
+    try:
+        os.killpg(process.pid, signal.SIGKILL)  # then its orphaned workers, which nobody else would stop
+    except ProcessLookupError:
+        pass
     assert not list(cache.glob("mlp/*/meta.json")) and not (tmp_path / "killed").exists()
 
     rerun = run(cache, tmp_path / "rerun", SLOW_MLP)
@@ -77,7 +81,6 @@ def test_two_runs_at_once_on_one_cache_both_finish_with_the_same_valid_output(tm
     processes = [
         subprocess.Popen(
             command(cache, tmp_path / f"out{i}"),
-            cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -127,7 +130,6 @@ def test_hostile_but_valid_data_runs_end_to_end(tmp_path, sample_dir):
     test.to_csv(sample_dir / "test.csv", index=False)
     result = subprocess.run(
         [*command(tmp_path / "cache", tmp_path / "out"), "--data-dir", str(sample_dir)],
-        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=300,

@@ -29,7 +29,7 @@ def test_corrupt_entry_warns_and_is_not_loaded(tmp_path, damage):
         path.write_bytes(data[:-5] + b"xxxxx")
     else:
         path.unlink()
-    with pytest.warns(UserWarning, match="corrupt"):
+    with pytest.warns(UserWarning, match="not loaded: checksum mismatch; recomputing"):
         assert cache.load("stage", "k1") is None
     assert not cache.entry("stage", "k1").exists()
 

@@ -35,7 +35,8 @@ QUICK_TUNE = [*TINY, *SMALL_SPACE]
 
 def tune_command(cache: Path, out: Path, n_trials: int, extra=()) -> list[str]:
     sets = [item for o in [*QUICK_TUNE, f"tune.n_trials={n_trials}", *extra] for item in ("--set", o)]
-    return [sys.executable, "pipeline/run.py", "--stage", "tune", "--quiet", "--backend", "sequential",
+    return [sys.executable, str(ROOT / "pipeline" / "run.py"), "--stage", "tune", "--quiet",
+            "--backend", "sequential",
             "--cache-dir", str(cache), "--out-dir", str(out), *sets]  # fmt: skip
 
 
@@ -147,7 +148,7 @@ def test_the_configured_settings_count_lightgbm_parameters_under_any_of_their_na
 
 def test_a_killed_search_resumes_with_its_finished_trials(tmp_path):
     cache = tmp_path / "cache"
-    process = subprocess.Popen(tune_command(cache, tmp_path / "o1", 8), cwd=ROOT, start_new_session=True)
+    process = subprocess.Popen(tune_command(cache, tmp_path / "o1", 8), start_new_session=True)
     deadline = time.time() + 180
     while time.time() < deadline:
         time.sleep(0.5)
@@ -160,7 +161,7 @@ def test_a_killed_search_resumes_with_its_finished_trials(tmp_path):
     before = {t.number: t.params for t in finished(the_study(cache))}
     assert 2 <= len(before) < 8 and not list(cache.glob("tune_lgbm/*/meta.json"))
 
-    rerun = subprocess.run(tune_command(cache, tmp_path / "o2", 8), cwd=ROOT, capture_output=True, text=True)
+    rerun = subprocess.run(tune_command(cache, tmp_path / "o2", 8), capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr
     after = {t.number: t.params for t in finished(the_study(cache))}
     assert len(after) == 8 and all(after[number] == params for number, params in before.items())
@@ -171,7 +172,6 @@ def test_two_processes_share_one_study_without_errors_or_lost_trials(tmp_path):
     processes = [
         subprocess.Popen(
             tune_command(cache, tmp_path / f"out{i}", 6),
-            cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
