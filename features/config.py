@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from features.families import FAMILY_NAMES
-from pipeline.engine.settings import check_ranges, setting
+from pipeline.engine.settings import setting
 
 
 @dataclass(frozen=True)
@@ -38,11 +38,10 @@ class FeaturesConfig:
     )
     seed: int = setting(0)
 
-    def __post_init__(self) -> None:
-        checks = {
-            "outlier_clip": 0.0 <= self.outlier_clip < 0.5,
-            "outlier_drop": 0.0 <= self.outlier_drop < 0.5,
-            "svd_components": 0 <= self.svd_components <= 19,
-            "ica_components": 0 <= self.ica_components <= 20,
-        }
-        check_ranges("features", self, checks)
+    RANGES = {
+        "outlier_clip": "[0, 0.5)",
+        "outlier_drop": "[0, 0.5)",
+        "svd_components": "[0, 19]",
+        "ica_components": "[0, 20]",
+        "seed": "[0, 2147483647]",
+    }

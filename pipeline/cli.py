@@ -7,6 +7,7 @@ import hashlib
 import json
 import sys
 import time
+import traceback
 import warnings
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from pipeline.engine.errors import UserError
 from pipeline.engine.files import write_folder
 from pipeline.engine.parallel import parallel_session, shutdown_local_workers
 from pipeline.engine.progress import set_quiet
+from pipeline.engine.redact import masked
 from pipeline.engine.runner import Runner, silent, stderr_log
 from pipeline.engine.studies import default_storage_url, study_storage
 from pipeline.experiments.ablation import (
@@ -137,7 +139,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def one_line_warnings(message, category, filename, lineno, file=None, line=None) -> str:
-    return f"warning: {message}\n"
+    return f"warning: {masked(str(message))}\n"
 
 
 def parallel_overrides(args: argparse.Namespace) -> list[str]:
@@ -154,7 +156,33 @@ def parallel_overrides(args: argparse.Namespace) -> list[str]:
     return items
 
 
+def check_paths(args: argparse.Namespace) -> None:
+    """Files and folders named on the command line are what they must be, before anything is read or
+    written: one line naming the option and the path otherwise."""
+    for option, path in (("--config", args.config), ("--variants", args.variants)):
+        if path is not None and not path.is_file():
+            raise UserError(
+                f"{option} {path}: {'is a folder, not a file' if path.is_dir() else 'no such file'}"
+            )
+    if args.data_dir is not None and not args.data_dir.is_dir():
+        what = "is a file, not a folder" if args.data_dir.exists() else "no such folder"
+        raise UserError(
+            f"--data-dir {args.data_dir}: {what} (it should hold train.csv, test.csv, sample_submission.csv)"
+        )
+    folders = (
+        ("--cache-dir", args.cache_dir),
+        ("--out-dir", args.out_dir),
+        ("--write-sample", args.write_sample),
+    )
+    for option, path in folders:
+        if path is not None and path.exists() and not path.is_dir():
+            raise UserError(f"{option} {path}: is a file, not a folder")
+    if args.seed_runs < 0:
+        raise UserError(f"--seed-runs {args.seed_runs}: out of range; allowed: --seed-runs >= 0")
+
+
 def execute(args: argparse.Namespace) -> int:
+    check_paths(args)
     args.set = [*args.set, *parallel_overrides(args)]
     config = load_config(args.config, args.set, args.preset)
     set_quiet(args.quiet)
@@ -278,8 +306,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return execute(args)
     except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {masked(str(error))}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print("interrupted: finished stages stay cached; rerun to continue", file=sys.stderr)
         return 130
+    except Exception:  # a bug: its traceback, with any URL password masked
+        print(masked(traceback.format_exc()), file=sys.stderr, end="")
+        return 1

@@ -21,6 +21,7 @@ from pipeline.engine.config import ParallelConfig
 from pipeline.engine.errors import ConfigError
 from pipeline.engine.settings import (
     build_section,
+    check_section_ranges,
     merge,
     parse_override,
     read_toml,
@@ -85,6 +86,8 @@ class Config:
             if name not in classes:
                 raise ConfigError(unknown("section", name, classes))
         built = {name: sections.get(name) or cls() for name, cls in classes.items()}
+        for name, section in built.items():
+            check_section_ranges(name, section)
         object.__setattr__(self, "_sections", MappingProxyType(built))
 
     def __getattr__(self, name: str) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from models.devices import DEVICES
-from pipeline.engine.settings import check_ranges, setting
+from pipeline.engine.settings import setting
 
 EARLY_STOPPING = ("inner", "valid_fold", "none")
 SPACE = {
@@ -50,22 +50,21 @@ class CatboostConfig:
     device: str = setting("auto", "auto (CUDA when present) | cpu | cuda", choices=DEVICES)
     num_threads: int = setting(0, "0: the threads the backend gives each task")
 
-    def __post_init__(self) -> None:
-        checks = {
-            "learning_rate": 0 < self.learning_rate <= 1,
-            "depth": 1 <= self.depth <= 16,
-            "l2_leaf_reg": self.l2_leaf_reg >= 0,
-            "border_count": 1 <= self.border_count <= 65535,
-            "rsm": 0 < self.rsm <= 1,
-            "random_strength": self.random_strength >= 0,
-            "bagging_temperature": self.bagging_temperature >= 0,
-            "iterations": self.iterations >= 1,
-            "early_stopping_rounds": self.early_stopping_rounds >= 1,
-            "inner_share": 0 < self.inner_share < 1,
-            "n_seeds": self.n_seeds >= 1,
-            "num_threads": self.num_threads >= 0,
-        }
-        check_ranges("catboost", self, checks)
+    RANGES = {
+        "learning_rate": "(0, 1]",
+        "depth": "[1, 16]",
+        "l2_leaf_reg": "[0, inf)",
+        "border_count": "[1, 65535]",
+        "rsm": "(0, 1]",
+        "random_strength": "[0, inf)",
+        "bagging_temperature": "[0, inf)",
+        "iterations": "[1, inf)",
+        "early_stopping_rounds": "[1, inf)",
+        "inner_share": "(0, 0.5]",
+        "n_seeds": "[1, 100]",
+        "seed": "[0, 2147483647]",
+        "num_threads": "[0, 1024]",
+    }
 
 
 def space_key_ok(name: str) -> bool:

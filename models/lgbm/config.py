@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
+import os
+import re
+import sys
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -79,22 +83,29 @@ class LgbmConfig:
 
     OPEN_KEYS = "params"
     OPEN_KEY_DOCS = PARAM_DOCS
+    RANGES = {
+        "n_seeds": "[1, 100]",
+        "num_boost_round": "[1, inf)",
+        "early_stopping_rounds": "[1, inf)",
+        "inner_share": "(0, 0.5]",
+    }
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "params", dict(sorted(self.params.items())))
-        if self.n_seeds < 1 or self.num_boost_round < 1:
-            raise ConfigError(f"config: lgbm.n_seeds and lgbm.num_boost_round must be >= 1: {self}")
         taken = MODE_KEYS & set(self.params)
         if taken:
             raise ConfigError(f"config: set lgbm.mode (gbdt | dart | goss), not lgbm.{sorted(taken)[0]}")
 
     @staticmethod
     def check_open_keys(section: str, params: dict) -> dict:
-        """Refuse keys LightGBM does not know (its parameter list of the installed version)."""
+        """Refuse keys LightGBM does not know (its parameter list of the installed version) and values
+        it refuses (a string where a number belongs, a bagging_fraction above 1, ...)."""
         known = lightgbm_parameter_names()
         for key in params:
             if known is not None and key not in known:
                 raise ConfigError(unknown("LightGBM parameter", f"{section}.{key}", sorted(known)))
+        if params != DEFAULT_PARAMS:
+            check_lightgbm_values(section, params)
         return dict(sorted(params.items()))
 
     @staticmethod
@@ -119,6 +130,59 @@ class LgbmConfig:
             named[main] = key
             for earlier in [k for k in base if k != key and k not in own and main_of.get(k) == main]:
                 del base[earlier]
+
+
+def check_lightgbm_values(section: str, params: dict) -> None:
+    """A config error naming the first parameter whose value LightGBM refuses, in LightGBM's words."""
+    for key, value in params.items():
+        if isinstance(value, (list, dict)) or value is None:
+            raise ConfigError(f"config: {section}.{key} = {value!r}: a LightGBM parameter takes one value")
+    if lightgbm_refusal(tuple(sorted(params.items(), key=str))) is None:
+        return
+    for key, value in params.items():
+        why = lightgbm_refusal(((key, value),))
+        if why is not None:
+            raise ConfigError(f"config: {section}.{key} = {value!r}: LightGBM refuses it ({why})")
+    raise ConfigError(f"config: [{section}]: LightGBM refuses these parameters together ({why})")
+
+
+@functools.lru_cache(maxsize=256)
+def lightgbm_refusal(items: tuple) -> str | None:
+    """Why LightGBM refuses these parameters for a multiclass booster (None: it takes them, or
+    LightGBM is not installed), found by building one on six rows with its C++ output silenced."""
+    try:
+        import lightgbm as lgb
+        import numpy as np
+    except ImportError:
+        return None
+    params = {**dict(items), "objective": "multiclass", "num_class": 3, "verbose": -1, "num_threads": 1}
+    rows = np.arange(12.0).reshape(6, 2)
+    with native_output_silenced():
+        try:
+            lgb.Booster(params=params, train_set=lgb.Dataset(rows, [0, 1, 2, 0, 1, 2]))
+        except Exception as error:  # LightGBMError, or a Python-side TypeError/ValueError
+            text = str(error).splitlines()[0] if str(error) else type(error).__name__
+            text = text.split(" at /")[0].strip().rstrip(".")
+            check = re.fullmatch(r"Check failed: \((\w+)\) (\S+) \(([^)]*)\)", text)
+            if check:
+                return f"it requires {check[1]} {check[2]} {check[3]}"
+            return "not a number" if text.startswith("Unknown token") else text
+    return None
+
+
+@contextlib.contextmanager
+def native_output_silenced():
+    """File descriptors 1 and 2 to /dev/null for the while (C++ libraries write to them directly)."""
+    sys.stdout.flush(), sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1), os.dup2(null, 2)
+        yield
+    finally:
+        os.dup2(saved[0], 1), os.dup2(saved[1], 2)
+        for handle in (*saved, null):
+            os.close(handle)
 
 
 def space_key_ok(name: str) -> bool:

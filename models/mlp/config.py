@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.engine.settings import check_ranges, setting
+from pipeline.engine.settings import setting
 
 EARLY_STOPPING = ("inner", "valid_fold", "none")
 SPACE = {
@@ -113,29 +113,29 @@ class MlpConfig:
     device: str = setting("auto", "auto (CUDA when present) | cpu | cuda", choices=("auto", "cpu", "cuda"))
     num_threads: int = setting(0, "0: all cores")
 
-    def __post_init__(self) -> None:
-        checks = {
-            "clip_quantile": 0.0 <= self.clip_quantile < 0.5,
-            "embedding_dim": self.embedding_dim >= 0,
-            "hidden": self.hidden > 0,
-            "depth": self.depth >= 0,
-            "dropout": 0.0 <= self.dropout < 1.0,
-            "attention_dim": self.attention_dim > 0,
-            "numeric_embedding_dim": self.numeric_embedding_dim > 0,
-            "periodic_frequencies": self.periodic_frequencies > 0,
-            "periodic_scale": self.periodic_scale > 0,
-            "piecewise_bins": self.piecewise_bins >= 2,
-            "ensemble_size": self.ensemble_size >= 1,
-            "batch_size": self.batch_size > 0,
-            "max_epochs": self.max_epochs > 0,
-            "patience": self.patience > 0,
-            "large_rows": self.large_rows >= 0,
-            "large_patience": self.large_patience > 0,
-            "learning_rate": self.learning_rate > 0,
-            "label_smoothing": 0.0 <= self.label_smoothing < 1.0,
-            "oversample_min_count": self.oversample_min_count >= 0,
-            "inner_share": 0.0 <= self.inner_share < 1.0,
-            "num_threads": self.num_threads >= 0,
-            "n_seeds": self.n_seeds >= 1,
-        }
-        check_ranges("mlp", self, checks)
+    RANGES = {
+        "clip_quantile": "[0, 0.5)",
+        "embedding_dim": "[0, 1024]",
+        "numeric_embedding_dim": "[1, 1024]",
+        "periodic_frequencies": "[1, 1024]",
+        "periodic_scale": "(0, inf)",
+        "piecewise_bins": "[2, 1024]",
+        "ensemble_size": "[1, 64]",
+        "hidden": "[1, 65536]",
+        "depth": "[0, 64]",
+        "dropout": "[0, 1)",
+        "attention_dim": "[1, 1024]",
+        "batch_size": "[1, inf)",
+        "max_epochs": "[1, inf)",
+        "patience": "[1, inf)",
+        "large_rows": "[0, inf)",
+        "large_patience": "[1, inf)",
+        "learning_rate": "(0, 1]",
+        "weight_decay": "[0, inf)",
+        "label_smoothing": "[0, 1)",
+        "oversample_min_count": "[0, inf)",
+        "inner_share": "(0, 0.5]",
+        "seed": "[0, 2147483647]",
+        "n_seeds": "[1, 100]",
+        "num_threads": "[0, 1024]",
+    }

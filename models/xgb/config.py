@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from models.devices import DEVICES
-from pipeline.engine.settings import check_ranges, setting
+from pipeline.engine.settings import setting
 
 EARLY_STOPPING = ("inner", "valid_fold", "none")
 SPACE = {
@@ -52,23 +52,22 @@ class XgbConfig:
     device: str = setting("auto", "auto (CUDA when present) | cpu | cuda", choices=DEVICES)
     num_threads: int = setting(0, "0: the threads the backend gives each task")
 
-    def __post_init__(self) -> None:
-        checks = {
-            "learning_rate": 0 < self.learning_rate <= 1,
-            "max_depth": 1 <= self.max_depth <= 20,
-            "min_child_weight": self.min_child_weight >= 0,
-            "subsample": 0 < self.subsample <= 1,
-            "colsample_bytree": 0 < self.colsample_bytree <= 1,
-            "reg_lambda": self.reg_lambda >= 0,
-            "reg_alpha": self.reg_alpha >= 0,
-            "max_bin": 2 <= self.max_bin <= 65536,
-            "num_boost_round": self.num_boost_round >= 1,
-            "early_stopping_rounds": self.early_stopping_rounds >= 1,
-            "inner_share": 0 < self.inner_share < 1,
-            "n_seeds": self.n_seeds >= 1,
-            "num_threads": self.num_threads >= 0,
-        }
-        check_ranges("xgb", self, checks)
+    RANGES = {
+        "learning_rate": "(0, 1]",
+        "max_depth": "[1, 20]",
+        "min_child_weight": "[0, inf)",
+        "subsample": "(0, 1]",
+        "colsample_bytree": "(0, 1]",
+        "reg_lambda": "[0, inf)",
+        "reg_alpha": "[0, inf)",
+        "max_bin": "[2, 65536]",
+        "num_boost_round": "[1, inf)",
+        "early_stopping_rounds": "[1, inf)",
+        "inner_share": "(0, 0.5]",
+        "n_seeds": "[1, 100]",
+        "seed": "[0, 2147483647]",
+        "num_threads": "[0, 1024]",
+    }
 
 
 def space_key_ok(name: str) -> bool:

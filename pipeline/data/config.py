@@ -22,3 +22,13 @@ class SampleConfig:
     duplicate_share: float = setting(
         0.0175, "share of train rows duplicating another row (Dacon: about 3,500)"
     )
+
+    RANGES = {
+        "n_train": "[200, 10000000]",
+        "n_test": "[1, 10000000]",
+        "seed": "[0, 2147483647]",
+        "min_rows_per_class": "[2, 1000]",
+        "confusion": "[0, 0.5]",
+        "outlier_share": "[0, 0.5]",
+        "duplicate_share": "[0, 0.5]",
+    }

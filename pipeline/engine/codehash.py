@@ -23,11 +23,13 @@ NEVER_SHAPES = (
     "pipeline.engine.codehash",
     "pipeline.engine.files",
     "pipeline.engine.studies",
+    "pipeline.engine.redact",
+    "pipeline.engine.signing",
     "models.registry",
     "models.spec",
 )
 """Modules no key follows: config machinery, cache bookkeeping, file writing, where studies are stored,
-the list of families and the spec class."""
+the list of families and the spec class, masking secrets and signing entries."""
 
 
 def is_type_checking_block(node: ast.AST) -> bool:

@@ -29,9 +29,9 @@ class ParallelConfig:
         "LightGBM when sequential); > 0: every MLP task exactly this many (the same bits on any machine)",
     )
 
+    RANGES = {"n_jobs": "[0, 1024]", "threads_per_worker": "[0, 1024]"}
+
     def __post_init__(self) -> None:
-        if self.n_jobs < 0 or self.threads_per_worker < 0:
-            raise ConfigError(f"config: parallel.n_jobs and threads_per_worker must be >= 0: {self}")
         if self.scheduler and not self.scheduler.startswith(("tcp://", "tls://", "inproc://", "ucx://")):
             raise ConfigError(
                 f"config: parallel.scheduler must be an address like tcp://HOST:PORT, not {self.scheduler!r}"

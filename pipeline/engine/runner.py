@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 from pipeline.engine.cache import Cache
 from pipeline.engine.codehash import PROJECT_ROOT, code_files
+from pipeline.engine.redact import masked
 from pipeline.engine.settings import section_fingerprint
 
 LIBRARIES = ("numpy", "pandas", "scikit-learn", "scipy", "joblib", "lightgbm", "torch")
@@ -41,7 +42,7 @@ def library_versions(names: tuple[str, ...] = LIBRARIES) -> dict[str, str]:
 
 
 def stderr_log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    print(masked(message), file=sys.stderr, flush=True)
 
 
 def silent(message: str) -> None:

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import json
+import math
+import re
 import textwrap
 import tomllib
-from dataclasses import field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
@@ -33,11 +36,77 @@ def setting(default: Any, doc: str = "", choices: tuple | None = None, **kwargs)
     return field(default=default, metadata=metadata, **kwargs)
 
 
-def check_ranges(section: str, values: Any, checks: dict[str, bool]) -> None:
-    """A config error naming the first key of ``values`` whose check is False."""
+BOUNDS = re.compile(r"^([\[(])\s*([^,\s]+)\s*,\s*([^,\s]+)\s*([\])])$")
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """An interval of allowed numbers, written as in maths: ``[0, 0.5)``, ``(0, inf)``."""
+
+    low: float
+    high: float
+    low_closed: bool
+    high_closed: bool
+
+    def __contains__(self, value: float) -> bool:
+        above = value >= self.low if self.low_closed else value > self.low
+        below = value <= self.high if self.high_closed else value < self.high
+        return above and below
+
+    def describe(self, name: str) -> str:
+        """``0 < name <= 0.5``, ``name >= 1``: the range as a user reads it."""
+        low = "" if self.low == -math.inf else f"{number(self.low)} {'<=' if self.low_closed else '<'} "
+        high = "" if self.high == math.inf else f" {'<=' if self.high_closed else '<'} {number(self.high)}"
+        if not low and not high:
+            return f"{name}: any finite number"
+        if not low:
+            return f"{name}{high}"
+        if not high:
+            return f"{name} {'>=' if self.low_closed else '>'} {number(self.low)}"
+        return f"{low}{name}{high}"
+
+
+def number(value: float) -> str:
+    """A bound as written: whole numbers in full (2147483647), others short (0.001)."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+@functools.lru_cache(maxsize=None)
+def parse_bounds(text: str) -> Bounds:
+    match = BOUNDS.match(text.strip())
+    if match is None:
+        raise ValueError(f"bounds {text!r}: write them like [0, 1) or (0, inf)")
+    low, high = float(match[2]), float(match[3])
+    return Bounds(low, high, match[1] == "[", match[4] == "]")
+
+
+def check_in_range(key: str, value: Any, bounds: str) -> None:
+    """A config error naming ``key``, its value and the allowed range when a number (or any number of
+    a list) is outside ``bounds`` or not finite."""
+    allowed = parse_bounds(bounds)
+    for item in value if isinstance(value, (list, tuple)) else (value,):
+        if isinstance(item, bool) or not isinstance(item, (int, float)):
+            continue  # types are check_value's
+        if not math.isfinite(item) or item not in allowed:
+            name = key.rsplit(".", 1)[-1]
+            shown = list(value) if isinstance(value, tuple) else value
+            raise ConfigError(f"config: {key} = {shown!r} is out of range; allowed: {allowed.describe(name)}")
+
+
+def check_section_ranges(name: str, section: Any) -> None:
+    """Every field of a section with declared ``RANGES`` (``{field: "[low, high)"}``) inside them."""
+    for key, bounds in getattr(type(section), "RANGES", {}).items():
+        check_in_range(f"{name}.{key}", getattr(section, key), bounds)
+
+
+def check_ranges(section: str, values: Any, checks: dict[str, bool], allowed: str = "") -> None:
+    """A config error naming the first key of ``values`` whose check (one across several fields) is
+    False, with what is allowed."""
     for key, ok in checks.items():
         if not ok:
-            raise ConfigError(f"config: {section}.{key} = {getattr(values, key)!r} is out of range")
+            raise ConfigError(
+                f"config: {section}.{key} = {getattr(values, key)!r} is out of range; {allowed}"
+            )
 
 
 def section_fingerprint(section: Any) -> str:
@@ -97,9 +166,12 @@ def build_section(name: str, cls: type, values: dict) -> Any:
     open_key = getattr(cls, "OPEN_KEYS", None)
     kwargs: dict[str, Any] = {}
     extra: dict[str, Any] = {}
+    ranges = getattr(cls, "RANGES", {})
     for key, value in values.items():
         if key in fields and key != open_key:
             kwargs[key] = check_value(f"{name}.{key}", value, hints[key], fields[key].metadata.get("choices"))
+            if key in ranges:
+                check_in_range(f"{name}.{key}", kwargs[key], ranges[key])
         elif open_key is not None:
             extra.update(value if key == open_key and isinstance(value, dict) else {key: value})
         else:
@@ -192,9 +264,11 @@ def section_toml(name: str, section: Any) -> str:
         elif isinstance(value, dict) and all(isinstance(item, dict) for item in value.values()) and value:
             nested += nested_tables(f"{name}.{f.name}", value, f.metadata.get("doc", ""))
         else:
-            lines += field_lines(
-                f.name, list(value) if isinstance(value, tuple) else value, f.metadata["doc"]
-            )
+            doc = f.metadata["doc"]
+            if f.name in getattr(cls, "RANGES", {}):
+                allowed = parse_bounds(cls.RANGES[f.name]).describe(f.name)
+                doc = f"{doc} ({allowed})" if doc else allowed
+            lines += field_lines(f.name, list(value) if isinstance(value, tuple) else value, doc)
     return "\n".join([*lines, *nested])
 
 

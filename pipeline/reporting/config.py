@@ -13,3 +13,5 @@ class ReportConfig:
 
     top_pairs: int = setting(10, "most confused (true, predicted) class pairs listed per model")
     bins: int = setting(10, "confidence bins of the reliability plot")
+
+    RANGES = {"top_pairs": "[0, 342]", "bins": "[2, 100]"}

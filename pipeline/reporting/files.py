@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Callable
 import pandas as pd
 
 from pipeline.engine.files import write_folder
+from pipeline.engine.redact import masked_values
 
 if TYPE_CHECKING:  # annotations only: a cached run need not import eli5 or matplotlib
     from pipeline.reporting.oof_report import Report
@@ -53,7 +54,9 @@ def write_run_folder(
         writers.update(tune_writers(tuned))
     if row_losses is not None:
         writers["row_losses.csv"] = lambda path: row_losses.to_csv(path, float_format=FLOAT_FORMAT)
-    writers["run.json"] = lambda path: path.write_text(json.dumps(run_info, indent=2, default=str), "utf-8")
+    writers["run.json"] = lambda path: path.write_text(
+        json.dumps(masked_values(run_info), indent=2, default=str), "utf-8"
+    )
     return write_folder(folder, writers)
 
 

@@ -12,6 +12,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
+from pipeline.engine.redact import masked
+
 LEDGER_NAME = "ledger.csv"
 LEDGER_COLUMNS = (
     "finished_at",
@@ -39,7 +41,7 @@ LEDGER_COLUMNS = (
 
 
 def ledger_row(**values) -> dict[str, str]:
-    """A ledger row; dicts and lists become compact JSON, floats keep 6 decimals."""
+    """A ledger row; dicts and lists become compact JSON, floats keep 6 decimals, URL passwords ***."""
     row = {}
     for column in LEDGER_COLUMNS:
         value = values.get(column, "")
@@ -47,7 +49,7 @@ def ledger_row(**values) -> dict[str, str]:
             value = f"{value:.6f}"
         elif isinstance(value, (dict, list, tuple)):
             value = json.dumps(value, separators=(",", ":"), sort_keys=False)
-        row[column] = str(value)
+        row[column] = masked(str(value))
     row["finished_at"] = row["finished_at"] or datetime.now(timezone.utc).isoformat(timespec="seconds")
     return row
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from models import registry
 from pipeline.engine.errors import ConfigError
-from pipeline.engine.settings import SPACE_KEYS, check_ranges, setting
+from pipeline.engine.settings import SPACE_KEYS, check_in_range, setting
 
 
 def check_names(key: str, names: tuple[str, ...], valid: tuple[str, ...]) -> None:
@@ -32,9 +32,9 @@ class ImportanceConfig:
     n_iter: int = setting(2, "shuffles per feature and fold")
     seed: int = setting(0)
 
+    RANGES = {"max_rows": "[1, inf)", "n_iter": "[1, 100]", "seed": "[0, 2147483647]"}
+
     def __post_init__(self) -> None:
-        if self.max_rows < 1 or self.n_iter < 1:
-            raise ConfigError(f"config: importance.max_rows and importance.n_iter must be >= 1: {self}")
         check_names("importance.model", (self.model,), registry.family_names())
 
 
@@ -52,6 +52,8 @@ class SelectionConfig:
     threshold: float = setting(0.0)
     k_std: float = setting(1.0)
     top_k: int = setting(40)
+
+    RANGES = {"threshold": "(-inf, inf)", "k_std": "[0, 100]", "top_k": "[1, inf)"}
 
 
 @dataclass(frozen=True)
@@ -84,13 +86,11 @@ class BlendConfig:
     )
     stack_max_iter: int = setting(200, "stack: L-BFGS iterations per fit")
 
+    RANGES = {"stack_penalty": "[0, inf)", "stack_max_iter": "[1, 100000]"}
+
     def __post_init__(self) -> None:
-        grid = self.stack_penalty
-        if not grid or not all(p >= 0 for p in grid):
-            raise ConfigError(
-                f"config: blend.stack_penalty = {list(grid)!r} must be one or more numbers >= 0"
-            )
-        check_ranges("blend", self, {"stack_max_iter": self.stack_max_iter >= 1})
+        if not self.stack_penalty:
+            raise ConfigError("config: blend.stack_penalty = [] must hold one number or more (each >= 0)")
         if not self.models or len(set(self.models)) != len(self.models):
             names = list(self.models)
             raise ConfigError(f"config: blend.models must name one model or more, each once: {names}")
@@ -130,13 +130,14 @@ class TuneConfig:
         },
     )
 
+    RANGES = {
+        "n_trials": "[1, 100000]",
+        "timeout": "[0, inf)",
+        "seed": "[0, 2147483647]",
+        "pruner_startup_trials": "[0, 100000]",
+    }
+
     def __post_init__(self) -> None:
-        checks = {
-            "n_trials": self.n_trials >= 1,
-            "timeout": self.timeout >= 0,
-            "pruner_startup_trials": self.pruner_startup_trials >= 0,
-        }
-        check_ranges("tune", self, checks)
         check_names("tune.models", self.models, registry.tunable_names())
         object.__setattr__(self, "space", check_spaces(self.space))
 
@@ -148,7 +149,12 @@ def check_spaces(spaces: Any) -> dict:
     check_names("tune.space", tuple(spaces), registry.tunable_names())
     merged = {**default_spaces(), **spaces}
     return {
-        model: check_space(f"tune.space.{model}", space, registry.spec(model).space_key_ok)
+        model: check_space(
+            f"tune.space.{model}",
+            space,
+            registry.spec(model).space_key_ok,
+            getattr(registry.spec(model).section, "RANGES", {}),
+        )
         for model, space in merged.items()
     }
 
@@ -182,9 +188,10 @@ def tune_task(tune: TuneConfig, model: str, section: Any) -> TuneTask:
     )
 
 
-def check_space(section: str, space: dict, key_ok) -> dict:
+def check_space(section: str, space: dict, key_ok, ranges: dict | None = None) -> dict:
     """A search space: ``name = {low, high[, log][, int]}`` or ``{choices = [...]}``; ``name = false``
-    removes a default entry. Anything else is a one-line config error."""
+    removes a default entry; a setting's space lies inside its allowed range (``ranges``). Anything
+    else is a one-line config error."""
     if not isinstance(space, dict):
         raise ConfigError(f"config: {section} must be a table of parameters, got {space!r}")
     checked = {}
@@ -197,6 +204,9 @@ def check_space(section: str, space: dict, key_ok) -> dict:
         if not isinstance(spec, dict) or not spec or set(spec) - SPACE_KEYS:
             raise ConfigError(f"{where} must be {{low = .., high = .., log = true}} or {{choices = [..]}}")
         checked[name] = check_range(where, spec)
+        if name in (ranges or {}):
+            ends = checked[name].get("choices") or [checked[name]["low"], checked[name]["high"]]
+            check_in_range(f"{section}.{name}", ends, ranges[name])
     return checked
 
 
@@ -221,4 +231,8 @@ def check_range(where: str, spec: dict) -> dict:
 class SubmissionConfig:
     """Dacon submission: probabilities clipped to [clip, 1] and renormalised."""
 
-    clip: float = setting(1e-6, "probabilities are clipped to [clip, 1] and renormalised")
+    clip: float = setting(
+        1e-6, "probabilities are clipped to [clip, 1] and renormalised (at most 0.01: more flattens them)"
+    )
+
+    RANGES = {"clip": "[0, 0.01]"}

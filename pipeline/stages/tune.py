@@ -33,6 +33,7 @@ from pipeline.engine.errors import ConfigError
 from pipeline.engine.files import figure_png
 from pipeline.engine.parallel import planned_workers, run_tasks
 from pipeline.engine.progress import progress
+from pipeline.engine.redact import masked
 from pipeline.engine.settings import section_fingerprint, toml_value
 from pipeline.engine.studies import storage_url
 from pipeline.validation.cv import TUNED_ON_THESE_FOLDS, ModelResult
@@ -130,7 +131,9 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
         except Exception as error:  # SQLAlchemy's errors: a bad URL, a missing driver, no server
             failure = error
             break
-    raise ConfigError(f"config: tune.storage {url!r}: cannot open ({str(failure).splitlines()[0]})") from None
+    raise ConfigError(
+        f"config: tune.storage {masked(url)!r}: cannot open ({masked(str(failure).splitlines()[0])})"
+    ) from None
 
 
 def rdb_storage(url: str) -> optuna.storages.RDBStorage:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.engine.settings import check_ranges, setting
+from pipeline.engine.settings import setting
 
 MAX_HOLDOUT_SHARE = 0.5
 
@@ -15,6 +15,8 @@ class FoldsConfig:
 
     n_splits: int = setting(5)
     seed: int = setting(42)
+    RANGES = {"n_splits": "[2, 50]", "seed": "[0, 2147483647]"}
+
     group_duplicates: bool = setting(
         True,
         "Rows with identical photometry (the 20 magnitudes; fiberID may differ: the same object on another "
@@ -33,5 +35,4 @@ class HoldoutConfig:
     )
     seed: int = setting(0)
 
-    def __post_init__(self) -> None:
-        check_ranges("holdout", self, {"share": 0.0 <= self.share <= MAX_HOLDOUT_SHARE})
+    RANGES = {"share": f"[0, {MAX_HOLDOUT_SHARE}]", "seed": "[0, 2147483647]"}

@@ -158,3 +158,85 @@ def test_every_setting_has_a_doc_or_a_self_explaining_name():
 
     for name in Config().names:
         assert (type(Config().section(name)).__doc__ or "").strip(), name
+
+
+def numeric_fields(cls):
+    """The fields of a section that hold numbers (or lists of numbers)."""
+    import dataclasses
+    from typing import get_type_hints
+
+    hints = get_type_hints(cls)
+    return [
+        f.name
+        for f in dataclasses.fields(cls)
+        if hints[f.name] in (int, float) or hints[f.name] == tuple[float, ...]
+    ]
+
+
+def test_every_numeric_setting_declares_its_range_and_its_default_lies_inside():
+    from pipeline.config import section_classes
+    from pipeline.engine.settings import check_in_range, parse_bounds
+
+    for name, cls in section_classes().items():
+        ranges = getattr(cls, "RANGES", {})
+        missing = [key for key in numeric_fields(cls) if key not in ranges]
+        assert not missing, f"[{name}] has no declared range for {missing}"
+        for key, bounds in ranges.items():
+            parse_bounds(bounds)
+            check_in_range(f"{name}.{key}", getattr(cls(), key), bounds)
+
+
+@pytest.mark.parametrize(
+    "override, allowed",
+    [
+        ("lgbm.inner_share=-0.1", "0 < inner_share <= 0.5"),
+        ("submission.clip=0.5", "0 <= clip <= 0.01"),
+        ("report.top_pairs=-3", "0 <= top_pairs <= 342"),
+        ("report.bins=1", "2 <= bins <= 100"),
+        ("folds.n_splits=1", "2 <= n_splits <= 50"),
+        ("sample.n_train=10", "200 <= n_train"),
+        ("holdout.share=0.9", "0 <= share <= 0.5"),
+        ("mlp.dropout=1.0", "0 <= dropout < 1"),
+        ("mlp.learning_rate=inf", "0 < learning_rate <= 1"),
+        ("xgb.subsample=nan", "0 < subsample <= 1"),
+        ("importance.n_iter=0", "1 <= n_iter <= 100"),
+        ("blend.stack_penalty=[0.1, -1.0]", "stack_penalty >= 0"),
+        ("tune.timeout=-5", "timeout >= 0"),
+        ("parallel.n_jobs=-1", "0 <= n_jobs <= 1024"),
+        ("tune.space.mlp.dropout={low = 0.0, high = 1.5}", "0 <= dropout < 1"),
+    ],
+)
+def test_a_setting_out_of_its_range_is_refused_naming_key_value_and_range(override, allowed):
+    key, _, value = override.partition("=")
+    with pytest.raises(ConfigError) as error:
+        load_config(overrides=[override])
+    message = str(error.value)
+    assert message.startswith(f"config: {key.rsplit('.', 1)[0] if 'space' in key else key}")
+    assert "out of range" in message and f"allowed: {allowed}" in message and "\n" not in message
+
+
+def test_a_section_built_in_python_is_range_checked_too():
+    import dataclasses
+
+    from models.lgbm.config import LgbmConfig
+    from pipeline.config import Config
+
+    with pytest.raises(ConfigError, match="lgbm.inner_share = -1.0 is out of range"):
+        Config(lgbm=dataclasses.replace(LgbmConfig(), inner_share=-1.0))
+
+
+@pytest.mark.parametrize(
+    "override, words",
+    [
+        ('lgbm.learning_rate="fast"', "lgbm.learning_rate = 'fast': LightGBM refuses it (not a number)"),
+        ("lgbm.bagging_fraction=1.5", "it requires bagging_fraction <= 1.0"),
+        ('lgbm.seed="a"', "lgbm.seed = 'a': LightGBM refuses it"),
+        ("lgbm.num_leaves=[3, 4]", "a LightGBM parameter takes one value"),
+    ],
+)
+def test_a_lightgbm_parameter_lightgbm_refuses_is_a_config_error_before_any_training(override, words, capfd):
+    with pytest.raises(ConfigError) as error:
+        load_config(overrides=[override])
+    assert words in str(error.value)
+    out, err = capfd.readouterr()
+    assert out == "" and err == "", "LightGBM's own output must not reach the terminal"
