@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,11 @@ from pipeline.engine.errors import DataError
 
 DATA_FILES = ("train.csv", "test.csv", "sample_submission.csv")
 HEADER_LINE = 1
+MAGNITUDE_LIMIT = 1e30
+"""Largest |magnitude| taken: far beyond any real one (Dacon's wildest is -5,310,802), and every
+feature made from such values (differences, sums, squares, decompositions) stays finite in float32."""
+INTEGER_TEXT = re.compile(r"^\s*[+-]?\d+(\.0*)?\s*$")
+ID_RANGE = (-(2**63), 2**63 - 1)
 
 
 @dataclass(frozen=True)
@@ -54,7 +60,7 @@ def read_csv(path: Path) -> pd.DataFrame:
     if path.stat().st_size == 0:
         raise DataError(str(path), "file is empty")
     try:
-        frame = pd.read_csv(path, encoding="utf-8", low_memory=False)
+        frame = pd.read_csv(path, encoding="utf-8", low_memory=False, dtype={ID_COLUMN: str})
     except UnicodeDecodeError as error:
         raise DataError(str(path), f"not UTF-8 text (byte {error.start})") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
@@ -101,17 +107,50 @@ def check_numeric(frame: pd.DataFrame, columns: tuple[str, ...], file: str) -> p
     return out
 
 
+def check_magnitudes(frame: pd.DataFrame, columns: tuple[str, ...], file: str) -> pd.DataFrame:
+    """Every value (magnitudes and fiberID) within +-MAGNITUDE_LIMIT (the first offender named by column
+    and line)."""
+    for column in columns:
+        outside = np.abs(frame[column].to_numpy(dtype="float64")) > MAGNITUDE_LIMIT
+        if outside.any():
+            position = int(np.flatnonzero(outside)[0])
+            raise DataError(
+                file,
+                f"{frame[column].iloc[position]!r} is out of range (|value| <= {MAGNITUDE_LIMIT:g}: every "
+                "feature made of it stays finite in float32)",
+                column,
+                line_of(position),
+            )
+    return frame
+
+
+def exact_ids(values: pd.Series, file: str) -> np.ndarray:
+    """Ids as exact 64-bit integers, read from their text (never through float64, which merges ids
+    above 2**53); a value that is not a whole number or does not fit is named with its line."""
+    if pd.api.types.is_integer_dtype(values.dtype):
+        return values.to_numpy(dtype="int64")
+    ids = np.empty(len(values), dtype="int64")
+    for position, value in enumerate(values.tolist()):
+        text = str(value) if value is not None and value == value else ""
+        if not INTEGER_TEXT.match(text):
+            raise DataError(
+                file, f"id is not an integer: {text or 'missing'!r}", ID_COLUMN, line_of(position)
+            )
+        number = int(text.strip().split(".")[0])
+        if not ID_RANGE[0] <= number <= ID_RANGE[1]:
+            raise DataError(file, f"id {number} does not fit a 64-bit integer", ID_COLUMN, line_of(position))
+        ids[position] = number
+    return ids
+
+
 def check_ids(frame: pd.DataFrame, file: str) -> pd.DataFrame:
     """Integer, unique ids; returns the frame indexed by id."""
-    ids = check_numeric(frame, (ID_COLUMN,), file)[ID_COLUMN]
-    if not (ids == np.round(ids)).all():
-        position = int(np.flatnonzero((ids != np.round(ids)).to_numpy())[0])
-        raise DataError(file, f"id is not an integer: {ids.iloc[position]!r}", ID_COLUMN, line_of(position))
+    ids = pd.Series(exact_ids(frame[ID_COLUMN], file))
     duplicated = ids.duplicated().to_numpy()
     if duplicated.any():
         position = int(np.flatnonzero(duplicated)[0])
         raise DataError(file, f"duplicated id {int(ids.iloc[position])}", ID_COLUMN, line_of(position))
-    return frame.drop(columns=ID_COLUMN).set_axis(pd.Index(ids.astype("int64"), name=ID_COLUMN))
+    return frame.drop(columns=ID_COLUMN).set_axis(pd.Index(ids, name=ID_COLUMN))
 
 
 def class_order(sample: pd.DataFrame, file: str) -> tuple[str, ...]:
@@ -174,6 +213,12 @@ def warn_on_fiber_range(test: pd.DataFrame, file: str) -> None:
         warnings.warn(f"{file}: {int(outside.sum())} row(s) with fiberID outside 1..1000", stacklevel=2)
 
 
+def checked_features(frame: pd.DataFrame, columns: tuple[str, ...], file: str) -> pd.DataFrame:
+    """The required columns, numbers finite and magnitudes within range."""
+    numeric = check_numeric(check_columns(frame, columns, file), FEATURE_COLUMNS, file)
+    return check_magnitudes(numeric, FEATURE_COLUMNS, file)
+
+
 def dataset_from_frames(
     train: pd.DataFrame,
     test: pd.DataFrame,
@@ -185,13 +230,8 @@ def dataset_from_frames(
     train_file, test_file, sample_file = names
     classes = class_order(sample, sample_file)
     sample_ids = check_ids(sample[[ID_COLUMN]], sample_file).index
-    train = check_ids(
-        check_numeric(check_columns(train, TRAIN_COLUMNS, train_file), FEATURE_COLUMNS, train_file),
-        train_file,
-    )
-    test = check_ids(
-        check_numeric(check_columns(test, TEST_COLUMNS, test_file), FEATURE_COLUMNS, test_file), test_file
-    )
+    train = check_ids(checked_features(train, TRAIN_COLUMNS, train_file), train_file)
+    test = check_ids(checked_features(test, TEST_COLUMNS, test_file), test_file)
     test = align_test(test, sample_ids, test_file, sample_file)
     warn_on_fiber_range(test, test_file)
     labels = encode_labels(train, classes, train_file)

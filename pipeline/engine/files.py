@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import shutil
@@ -53,10 +54,26 @@ def write_folder(folder: Path, writers: dict[str, Callable[[Path], None]]) -> Pa
     return folder
 
 
+PUBLISH_ATTEMPTS = 50
+
+
 def replace_folder(staging: Path, folder: Path) -> None:
-    """Swap a finished staging folder into place of ``folder``."""
-    if folder.exists():
+    """Swap a finished staging folder into place of ``folder``. Runs writing the same folder at once
+    all finish: each retires whatever is there, then publishes its own, trying again when another run
+    published in between; the last one's folder stays, and no retired copy is left behind."""
+    for _ in range(PUBLISH_ATTEMPTS):
         retired = Path(tempfile.mkdtemp(prefix=f".{folder.name}-old-", dir=folder.parent))
-        os.replace(folder, retired / folder.name)
-        shutil.rmtree(retired, ignore_errors=True)
-    os.replace(staging, folder)
+        try:
+            try:
+                os.replace(folder, retired / folder.name)
+            except FileNotFoundError:  # nothing there, or another run retired it first
+                pass
+            try:
+                os.replace(staging, folder)
+                return
+            except OSError as error:  # another run published between our two renames
+                if error.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+        finally:
+            shutil.rmtree(retired, ignore_errors=True)
+    raise OSError(f"{folder}: other runs kept replacing it; {PUBLISH_ATTEMPTS} attempts failed")

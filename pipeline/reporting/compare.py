@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.engine.errors import UserError
+from pipeline.reporting.ledger import LEDGER_NAME, read_ledger
 from pipeline.validation.metrics import row_log_loss
 from pipeline.validation.paired import (
     MismatchError,
@@ -98,9 +99,9 @@ def find_run(reference: str, out_dir: Path) -> Path:
     path = Path(reference)
     if path.is_dir():
         return path
-    ledger = out_dir / "ledger.csv"
+    ledger = out_dir / LEDGER_NAME
     if ledger.is_file():
-        rows = pd.read_csv(ledger, dtype=str).fillna("")
+        rows = read_ledger(ledger)
         match = rows[(rows["run_id"] == reference) & (rows["submission"] != "")]
         if len(match):
             return Path(match["submission"].iloc[-1]).parent
@@ -179,13 +180,16 @@ def compare_runs(a: Run, b: Run) -> Comparison:
     changed = pd.DataFrame(
         {
             "label": a.rows["label"],
-            f"{last} in {a.name}": a.rows[f"predicted_{last}"],
-            f"{last} in {b.name}": b.rows.loc[a.rows.index, f"predicted_{last}"],
+            f"{last} in A: {a.name}": a.rows[f"predicted_{last}"],
+            f"{last} in B: {b.name}": b.rows.loc[a.rows.index, f"predicted_{last}"],
         }
     )
     changed = changed[changed.iloc[:, 1] != changed.iloc[:, 2]]
     weights = pd.DataFrame(
-        {run.name: pd.Series(run.info.get("blend_weights") or {}, dtype=float) for run in (a, b)}
+        {
+            f"{role}: {run.name}": pd.Series(run.info.get("blend_weights") or {}, dtype=float)
+            for role, run in (("A", a), ("B", b))
+        }
     )
     return Comparison(pd.DataFrame(overall), pd.DataFrame(per_class), changed, weights)
 

@@ -10,9 +10,12 @@ import warnings
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from pipeline.engine.redact import masked
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 LEDGER_NAME = "ledger.csv"
 LEDGER_COLUMNS = (
@@ -38,6 +41,10 @@ LEDGER_COLUMNS = (
     "seconds",
     "from_cache",
 )
+
+
+JSON_COLUMNS = ("models", "honesty", "blend_weights", "duplicates", "holdout", "holdout_verdicts")
+NUMBER_COLUMNS = ("blend_nested", "blend_optimistic", "simulated_holdout", "simulated_holdout_se", "seconds")
 
 
 def ledger_row(**values) -> dict[str, str]:
@@ -101,3 +108,47 @@ def locked(handle) -> Iterator[None]:
         yield
     finally:
         fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def read_ledger(path: Path) -> pd.DataFrame:
+    """The ledger's rows as text (one column per ledger column); a row a hand edit or a crash damaged
+    (wrong number of cells, a JSON or number cell that does not parse) is skipped with a warning that
+    names its line, so one bad row never hides the others."""
+    import pandas as pd
+
+    rows = []
+    with open(path, encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is not None and tuple(header) != LEDGER_COLUMNS:
+            warnings.warn(f"{path}: not the ledger's columns; no run read from it", stacklevel=2)
+            return pd.DataFrame(columns=LEDGER_COLUMNS)
+        for cells in reader:
+            problem = row_problem(cells)
+            if problem:
+                warnings.warn(f"{path} line {reader.line_num}: skipped ({problem})", stacklevel=2)
+                continue
+            rows.append(dict(zip(LEDGER_COLUMNS, cells)))
+    return pd.DataFrame(rows, columns=LEDGER_COLUMNS, dtype=str)
+
+
+def row_problem(cells: list[str]) -> str:
+    """Why a ledger row cannot be read ("" when it can)."""
+    if len(cells) != len(LEDGER_COLUMNS):
+        return f"{len(cells)} cells, not {len(LEDGER_COLUMNS)}"
+    row = dict(zip(LEDGER_COLUMNS, cells))
+    for column in JSON_COLUMNS:
+        try:
+            value = json.loads(row[column]) if row[column] else None
+        except ValueError:
+            return f"column '{column}' is not JSON"
+        if column in ("models", "honesty") and value is not None and not isinstance(value, dict):
+            return f"column '{column}' is not a JSON object"
+        if column == "models" and value and not all(isinstance(v, (int, float)) for v in value.values()):
+            return "column 'models' holds a score that is not a number"
+    for column in NUMBER_COLUMNS:
+        try:
+            float(row[column]) if row[column] else None
+        except ValueError:
+            return f"column '{column}' is not a number"
+    return ""

@@ -199,7 +199,8 @@ def index_rows(ledger: pd.DataFrame, folder_of) -> pd.DataFrame:
             "page": folder_of(run),
         }
         rows.append(row)
-    return pd.DataFrame(rows).iloc[::-1]
+    empty = ["finished (UTC)", "stage", "data", "options", "blend", "honesty", "minutes", "run", "page"]
+    return pd.DataFrame(rows, columns=None if rows else empty).iloc[::-1]
 
 
 def index_page(table: pd.DataFrame) -> str:

@@ -18,7 +18,7 @@ from pipeline.engine.files import write_file, write_folder
 from pipeline.engine.runner import Runner, library_versions
 from pipeline.reporting.compare import row_losses_frame
 from pipeline.reporting.files import importance_writers, report_writers, tune_writers, write_run_folder
-from pipeline.reporting.ledger import LEDGER_NAME, ledger_row
+from pipeline.reporting.ledger import LEDGER_NAME, ledger_row, read_ledger
 from pipeline.reporting.pages import ModelLine, html_table, index_page, index_rows, run_page
 from pipeline.stages.submission import clip_and_normalise, holdout_score
 from pipeline.validation.cv import honesty_label
@@ -197,7 +197,7 @@ def stacker_table(info: dict) -> str:
 
 def write_runs_index(out_dir: Path) -> Path:
     """submissions/index.html: every run of the ledger, with a link to its page when it has one."""
-    ledger = pd.read_csv(out_dir / LEDGER_NAME, dtype=str).fillna("")
+    ledger = read_ledger(out_dir / LEDGER_NAME)
 
     def page_of(run) -> str:
         if not run.submission:

@@ -123,3 +123,66 @@ def test_classes_follow_the_sample_submission_order(sample_dir):
     assert data.classes[-1] == "STAR_WHITE_DWARF"
     names = pd.read_csv(sample_dir / "train.csv")["type"].to_numpy()
     assert [data.classes[c] for c in data.labels] == list(names)
+
+
+def set_ids(directory, name, ids):
+    """Replace the id column of one CSV by these texts, written as they are."""
+    path = directory / name
+    frame = pd.read_csv(path, dtype={"id": str})
+    frame["id"] = ids
+    frame.to_csv(path, index=False)
+
+
+def test_ids_above_2_to_the_53_are_read_exactly(sample_dir):
+    """2**53 + 1 and 2**53 + 2 are one number in float64: read through it, they would be 'duplicated'."""
+    train_rows = len(pd.read_csv(sample_dir / "train.csv"))
+    big = [str(2**53 + k) for k in range(train_rows)]
+    set_ids(sample_dir, "train.csv", big)
+    test_ids = [str(2**63 - 1 - k) for k in range(len(pd.read_csv(sample_dir / "test.csv")))]
+    set_ids(sample_dir, "test.csv", test_ids)
+    set_ids(sample_dir, "sample_submission.csv", test_ids)
+    loaded = load_dataset(sample_dir)
+    assert [str(i) for i in loaded.train.index] == big
+    assert [str(i) for i in loaded.test.index] == test_ids
+
+
+@pytest.mark.parametrize(
+    "bad, words",
+    [("12.5", "not an integer: '12.5'"), ("1e3", "not an integer"), ("x7", "not an integer"),
+     (str(2**63), "does not fit a 64-bit integer")],
+)  # fmt: skip
+def test_an_id_that_is_not_an_exact_integer_is_named_with_file_and_line(sample_dir, bad, words):
+    ids = pd.read_csv(sample_dir / "train.csv", dtype={"id": str})["id"].tolist()
+    ids[6] = bad
+    set_ids(sample_dir, "train.csv", ids)
+    error = error_of(sample_dir)
+    assert error.file.endswith("train.csv") and (error.column, error.line) == ("id", 8)
+    assert words in str(error)
+
+
+@pytest.mark.parametrize("value", [1e39, -1e31, 3.0e38])
+def test_a_magnitude_out_of_range_is_named_with_file_column_and_line(sample_dir, value):
+    def edit(frame):
+        frame.loc[2, "petroMag_z"] = value
+        return frame
+
+    rewrite(sample_dir, "test.csv", edit)
+    error = error_of(sample_dir)
+    assert error.file.endswith("test.csv") and (error.column, error.line) == ("petroMag_z", 4)
+    assert "out of range" in str(error)
+
+
+def test_the_largest_magnitudes_taken_give_finite_features_in_every_family(tiny_config):
+    """The limit's promise: +-1e30 side by side in one row still makes a finite float32 feature table."""
+    from features.families import FAMILY_NAMES
+    from features.table import feature_frame
+    from pipeline.data.loading import MAGNITUDE_LIMIT
+    from pipeline.data.sources import SampleSource
+
+    train = SampleSource(tiny_config.sample).load().train.copy()
+    train.iloc[0, 1:11] = MAGNITUDE_LIMIT
+    train.iloc[0, 11:21] = -MAGNITUDE_LIMIT
+    train.iloc[1, 1:21] = -MAGNITUDE_LIMIT
+    with np.errstate(all="ignore"):
+        features = feature_frame(train, FAMILY_NAMES)
+    assert np.isfinite(features.to_numpy()).all()

@@ -36,9 +36,23 @@ def test_compare_two_runs_by_folder_and_by_run_id(tmp_path, capsys):
     assert (folder / "per_class_difference.png").read_bytes().startswith(b"\x89PNG")
     assert "per_class_difference.png" in (folder / "index.html").read_text()
     assert set(pd.read_csv(folder / "weights.csv", index_col=0).columns) == {
-        Path(folder_a).name,
-        Path(folder_b).name,
+        f"A: {Path(folder_a).name}",
+        f"B: {Path(folder_b).name}",
     }
+
+
+def test_a_run_compared_with_itself_differs_by_nothing(tmp_path, capsys):
+    """The first sanity check a user makes: both runs have one name, so nothing may be keyed by it."""
+    assert run_cli(tmp_path, "--stage", "all", *FAST) == 0
+    [(run_id, folder)] = run_folders(tmp_path).items()
+    capsys.readouterr()
+    assert run_cli(tmp_path, "--stage", "compare", "--runs", run_id, folder) == 0
+    assert "rows whose predicted class changed: 0" in capsys.readouterr().out
+    [compared] = [p for p in (tmp_path / "out").iterdir() if p.name.startswith("compare-")]
+    overall = pd.read_csv(compared / "compare.csv")
+    assert (overall["difference"] == 0).all() and set(overall["verdict"]) == {"within noise"}
+    weights = pd.read_csv(compared / "weights.csv", index_col=0)
+    assert weights.iloc[:, 0].equals(weights.iloc[:, 1])
 
 
 def test_runs_on_other_folds_are_refused_in_one_line(tmp_path, capsys):
