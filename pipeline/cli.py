@@ -40,8 +40,16 @@ from pipeline.reporting.run_folder import (
 from pipeline.reporting.summary import summary_table
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Argument errors in one line, like every other error of the command line (exit code 2)."""
+
+    def error(self, message: str):
+        print(f"error: {message} (python pipeline/run.py --help lists the options)", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python pipeline/run.py",
         description="Dacon celestial-type classification: features, folds, models, blend, submission.",
     )

@@ -81,9 +81,20 @@ def run_cli(tmp_path: Path, *args: str) -> int:
     from pipeline.cli import main
 
     sets = [item for override in TINY for item in ("--set", override)]
-    return main(
-        ["--quiet", "--cache-dir", str(tmp_path / "cache"), "--out-dir", str(tmp_path / "out"), *sets, *args]
-    )
+    try:
+        return main(
+            [
+                "--quiet",
+                "--cache-dir",
+                str(tmp_path / "cache"),
+                "--out-dir",
+                str(tmp_path / "out"),
+                *sets,
+                *args,
+            ]
+        )
+    except SystemExit as stop:  # an argument error, as the shell would see it
+        return stop.code
 
 
 def with_copies(data, share: float, seed: int, conflicting: int = 0, other_fiber: bool = True):

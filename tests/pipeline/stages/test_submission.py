@@ -43,3 +43,26 @@ def test_check_refuses_nan_and_wrong_columns(tiny_data):
         check_submission(good[["id", *reversed(tiny_data.classes)]], tiny_data)
     with pytest.raises(ValueError, match="ids"):
         check_submission(good.iloc[::-1], tiny_data)
+
+
+def test_each_submitted_value_is_the_clipped_renormalised_blend_of_its_own_id_and_class(tiny_data):
+    """The blend's test frame arrives with rows shuffled and class columns permuted; every cell of the
+    submission must still be the clipped, renormalised blend probability of that id and class."""
+    rng = np.random.default_rng(3)
+    proba = rng.dirichlet(np.full(19, 0.3), size=len(tiny_data.test))
+    proba[:, 4] = 0.0  # a class the blend gives no probability: clipping changes every row
+    blend = blend_of(tiny_data, proba)
+    rows = rng.permutation(len(tiny_data.test))
+    columns = list(rng.permutation(list(tiny_data.classes)))
+    scrambled = blend.test_proba.iloc[rows][columns]
+    shuffled = type(blend)(**{**blend.__dict__, "test_proba": scrambled})
+    clip = 1e-3
+    submission = make_submission(tiny_data, shuffled, cfg=SubmissionConfig(clip=clip)).set_index("id")
+    expected = pd.DataFrame(
+        clip_and_normalise(proba, clip), index=tiny_data.test.index, columns=list(tiny_data.classes)
+    )
+    for k in rng.choice(len(expected), size=25, replace=False):
+        row_id = expected.index[k]
+        for name in tiny_data.classes:
+            assert submission.loc[row_id, name] == pytest.approx(expected.loc[row_id, name], rel=1e-12)
+    np.testing.assert_allclose(submission.loc[expected.index].to_numpy(), expected.to_numpy(), rtol=1e-12)
