@@ -15,7 +15,8 @@ def row_log_loss(labels: np.ndarray, proba: np.ndarray, eps: float = EPSILON) ->
 
 
 def multiclass_log_loss(labels: np.ndarray, proba: np.ndarray, eps: float = EPSILON) -> float:
-    """Mean negative log probability of the true class; rows renormalised after clipping (as sklearn)."""
+    """Mean negative log probability of the true class; rows clipped to [eps, 1], then renormalised (as
+    scikit-learn did before 1.5; it now warns about rows not summing to one and scores them as given)."""
     return float(np.mean(row_log_loss(labels, proba, eps)))
 
 

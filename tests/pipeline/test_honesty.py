@@ -43,17 +43,26 @@ PRUNING = [
 
 @pytest.fixture(scope="module")
 def setting():
-    """Tiny data, its features and folds, and the same data with fold 0's labels redrawn."""
+    """Tiny data, its features and folds, and for each fold the same data with that fold's labels
+    redrawn (``relabelled[k]``: uniform over the 19 classes, so the fold's class counts change too)."""
     from pipeline.data.sources import SampleSource
 
     config = load_config(overrides=PRUNING)
     data = SampleSource(config.sample).load()
     features = build_features(data, config.features)
     folds = make_folds(data, FoldsConfig(n_splits=3, seed=0))
+    relabelled = [with_labels(data, redrawn_labels(data, folds, k)) for k in range(folds.n_splits)]
+    return config, data, relabelled, features, folds
+
+
+def redrawn_labels(data, folds, fold: int) -> np.ndarray:
+    """The labels with fold ``fold``'s redrawn at random; its class counts differ from before."""
     labels = data.labels.to_numpy().copy()
-    in_fold = folds.fold_of_row.to_numpy() == 0
-    labels[in_fold] = np.random.default_rng(5).permutation(labels[in_fold])[::-1]
-    return config, data, with_labels(data, labels), features, folds
+    rows = fold_rows(folds, fold)
+    labels[rows] = np.random.default_rng(5 + fold).integers(0, data.n_classes, len(rows))
+    before = np.bincount(data.labels.to_numpy()[rows], minlength=data.n_classes)
+    assert (np.bincount(labels[rows], minlength=data.n_classes) != before).sum() >= 10
+    return labels
 
 
 def fold_rows(folds, fold=0) -> np.ndarray:
@@ -69,14 +78,18 @@ def same_on_fold(a, b, folds, fold=0) -> bool:
 def test_lightgbm_fold_predictions_ignore_the_folds_own_labels(setting, stopping, leaks):
     config, data, relabelled, features, folds = setting
     cfg = dataclasses.replace(config.lgbm, early_stopping=stopping)
-    before, after = (train_lgbm(d, features, folds, cfg=cfg) for d in (data, relabelled))
-    assert same_on_fold(before, after, folds) is not leaks  # stopping on the scored fold is caught
+    before = train_lgbm(data, features, folds, cfg=cfg)
+    for fold in range(folds.n_splits):
+        after = train_lgbm(relabelled[fold], features, folds, cfg=cfg)
+        assert same_on_fold(before, after, folds, fold) is not leaks  # stopping on the scored fold: caught
 
 
 def test_mlp_fold_predictions_ignore_the_folds_own_labels(setting):
     config, data, relabelled, features, folds = setting
-    before, after = (train_mlp(d, features, folds, cfg=config.mlp) for d in (data, relabelled))
-    assert same_on_fold(before, after, folds)
+    before = train_mlp(data, features, folds, cfg=config.mlp)
+    for fold in range(folds.n_splits):
+        after = train_mlp(relabelled[fold], features, folds, cfg=config.mlp)
+        assert same_on_fold(before, after, folds, fold)
 
 
 def pruned_run(config, data, features, folds):
@@ -88,12 +101,12 @@ def pruned_run(config, data, features, folds):
 
 def test_pruning_of_a_fold_ignores_the_folds_own_labels(setting):
     config, data, relabelled, features, folds = setting
-    (imp_a, sel_a, pruned_a), (imp_b, sel_b, pruned_b) = (
-        pruned_run(config, d, features, folds) for d in (data, relabelled)
-    )
-    assert np.array_equal(imp_a.decreases[0], imp_b.decreases[0])
-    assert sel_a.kept_per_fold[0] == sel_b.kept_per_fold[0]
-    assert same_on_fold(pruned_a, pruned_b, folds)
+    imp_a, sel_a, pruned_a = pruned_run(config, data, features, folds)
+    for fold in range(folds.n_splits):
+        imp_b, sel_b, pruned_b = pruned_run(config, relabelled[fold], features, folds)
+        assert np.array_equal(imp_a.decreases[fold], imp_b.decreases[fold])
+        assert sel_a.kept_per_fold[fold] == sel_b.kept_per_fold[fold]
+        assert same_on_fold(pruned_a, pruned_b, folds, fold)
     assert pruned_a.honesty == "honest"
 
 
@@ -104,7 +117,7 @@ def test_importance_measured_on_the_scored_fold_would_be_caught(setting, monkeyp
         "held_out_positions",
         lambda model, index, fold: fold_rows(folds, fold),  # the leak: the scored fold's rows
     )
-    (imp_a, _, _), (imp_b, _, _) = (pruned_run(config, d, features, folds) for d in (data, relabelled))
+    (imp_a, _, _), (imp_b, _, _) = (pruned_run(config, d, features, folds) for d in (data, relabelled[0]))
     assert not np.array_equal(imp_a.decreases[0], imp_b.decreases[0])
 
 

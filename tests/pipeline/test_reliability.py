@@ -139,3 +139,23 @@ def test_hostile_but_valid_data_runs_end_to_end(tmp_path, sample_dir):
     output = submission(tmp_path / "out")
     assert np.isfinite(output.iloc[:, 1:].to_numpy()).all() and output.shape[1] == 20
     assert np.allclose(output.iloc[:, 1:].sum(axis=1), 1.0)
+
+
+def test_a_finished_run_leaves_no_process_behind(tmp_path):
+    """Its loky workers (two at once here) and their helpers end with the command, not minutes later."""
+    from testkit import processes_with_marker
+
+    marker = f"DACON_TEST_MARKER_{os.getpid()}_{time.time_ns()}"
+    extra = ["--backend", "processes", "--jobs", "2"]
+    done = subprocess.run(
+        [*command(tmp_path / "cache", tmp_path / "out"), *extra],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, marker: "1"},
+    )
+    assert done.returncode == 0, done.stderr
+    deadline = time.time() + 10
+    while processes_with_marker(marker) and time.time() < deadline:
+        time.sleep(0.2)
+    assert processes_with_marker(marker) == []

@@ -129,3 +129,29 @@ def test_a_changed_library_parameter_is_named_by_its_own_key():
         "code: models.lgbm.trainer",
         "versions: lightgbm 4.6 -> 4.7",
     ]
+
+
+def test_editing_one_value_of_a_data_file_on_disk_changes_every_key_and_says_so(tmp_path, sample_dir):
+    """No mock: the bytes of Dacon's files are the data's part of every key."""
+    from pipeline.data.sources import FileSource
+
+    config = load_config(overrides=TINY)
+    graph = stage_graph(config)
+
+    def runner():
+        return Runner(config, graph, FileSource(sample_dir), Cache(tmp_path / "cache"), log=silent)
+
+    first = runner()
+    first.run("folds")
+    before = {name: first.key(name) for name in graph}
+    path = sample_dir / "test.csv"
+    original = path.read_bytes()
+    lines = original.decode().splitlines(keepends=True)
+    fields = lines[5].split(",")
+    fields[3] = str(float(fields[3]) + 0.001)  # one magnitude of one test row
+    path.write_text("".join([*lines[:5], ",".join(fields), *lines[6:]]))
+    edited = runner()
+    assert all(edited.key(name) != before[name] for name in graph)
+    assert "data changed" in edited.explain("folds")
+    path.write_bytes(original)
+    assert runner().key("folds") == before["folds"] and runner().explain("folds") == "cached"

@@ -100,8 +100,11 @@ def test_thread_sensitive_tasks_take_the_idle_cores_of_the_last_wave_on_every_ba
     assert [parallel.pinned_threads(i, 5, pinned) for i in range(5)] == [1] * 5
 
 
-def test_the_mlps_last_wave_fold_trains_on_the_idle_core_with_the_same_numbers_on_every_backend(inputs):
+def test_the_mlps_last_wave_fold_trains_on_the_idle_core_with_the_same_numbers_on_every_backend(
+    inputs, monkeypatch
+):
     config, data, features, folds = inputs  # 3 folds on 2 workers: the third fold has both cores
+    monkeypatch.setattr(parallel, "available_cores", lambda: 2)  # the split of a 2-core machine, on any
     results = []
     for backend in ("sequential", "processes"):
         with parallel.parallel_session(ParallelConfig(backend=backend, n_jobs=2)):

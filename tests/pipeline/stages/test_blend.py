@@ -39,7 +39,25 @@ def test_blend_is_never_worse_than_its_best_member(tiny_data, folds, method, tem
     assert blend.info["nested_score"] <= best + 0.01
     labels = tiny_data.labels.to_numpy()
     assert blend.oof_score == pytest.approx(multiclass_log_loss(labels, blend.oof_proba.to_numpy()))
-    assert blend.oof_score == blend.info["nested_score"]
+
+
+def test_each_folds_blended_rows_use_the_weights_fitted_on_the_other_folds(tiny_data, folds):
+    """The honest score, rebuilt by hand: fold k's rows blended with weights fitted without them."""
+    members = [fake_model(f"m{i}", tiny_data, folds, q, i) for i, q in enumerate([2.0, 1.2, 1.6])]
+    blend = blend_models(tiny_data, folds, *members, cfg=BlendConfig(method="linear", temperature=False))
+    stacked = np.stack([m.oof_proba.to_numpy() for m in members])
+    labels, fold_of_row = tiny_data.labels.to_numpy(), folds.fold_of_row.to_numpy()
+    by_hand = np.empty_like(stacked[0])
+    for fold in range(folds.n_splits):
+        rows, others = fold_of_row == fold, fold_of_row != fold
+        weights = fit_simplex_weights("linear", stacked[:, others], labels[others])
+        by_hand[rows] = np.tensordot(weights, stacked[:, rows], axes=1)
+    np.testing.assert_allclose(blend.oof_proba.to_numpy(), by_hand, atol=1e-6)
+    assert blend.oof_score == pytest.approx(multiclass_log_loss(labels, by_hand), abs=1e-6)
+    everything = fit_simplex_weights("linear", stacked, labels)
+    assert blend.info["optimistic_score"] == pytest.approx(
+        multiclass_log_loss(labels, np.tensordot(everything, stacked, axes=1)), abs=1e-6
+    )
 
 
 def test_auto_keeps_the_method_whose_weights_fit_better(tiny_data, folds):
