@@ -80,11 +80,9 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, sample_dir
     frame.to_csv(sample_dir / "train.csv", index=False)
     assert run_cli(tmp_path, "--stage", "all", "--data-dir", str(sample_dir)) == 2
     err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
     assert (
-        err[-1].startswith("error: ")
-        and "train.csv" in err[-1]
-        and "psfMag_r" in err[-1]
-        and "line 5" in err[-1]
+        err[0].startswith("error: ") and "train.csv" in err[0] and "psfMag_r" in err[0] and "line 5" in err[0]
     )
     assert not (tmp_path / "out").exists() and not (tmp_path / "cache").exists()
 

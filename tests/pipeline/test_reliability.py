@@ -146,7 +146,7 @@ def test_a_finished_run_leaves_no_process_behind(tmp_path):
     from testkit import processes_with_marker
 
     marker = f"DACON_TEST_MARKER_{os.getpid()}_{time.time_ns()}"
-    extra = ["--backend", "processes", "--jobs", "2"]
+    extra = ["--stage", "lgbm", "--backend", "processes", "--jobs", "2"]  # the last --stage wins
     done = subprocess.run(
         [*command(tmp_path / "cache", tmp_path / "out"), *extra],
         capture_output=True,
