@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from testkit import TINY
+from testkit import TINY, processes_with_marker
 
 ROOT = Path(__file__).resolve().parents[2]
 SLOW_MLP = ["mlp.max_epochs=120", "mlp.patience=120"]  # about 25 s of MLP: time to kill it mid-stage
@@ -43,11 +43,13 @@ def submission(out: Path) -> pd.DataFrame:
 
 def test_killed_mid_stage_rerun_reuses_finished_stages_and_matches_an_uninterrupted_run(tmp_path):
     cache = tmp_path / "cache"
+    marker = f"DACON_TEST_MARKER_{os.getpid()}_{time.time_ns()}"
     process = subprocess.Popen(
         command(cache, tmp_path / "killed", SLOW_MLP),
         start_new_session=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env={**os.environ, marker: "1"},
     )
     deadline = time.time() + 120
     while not list(cache.glob("lgbm/*/meta.json")) and time.time() < deadline:
@@ -60,6 +62,10 @@ def test_killed_mid_stage_rerun_reuses_finished_stages_and_matches_an_uninterrup
         os.killpg(process.pid, signal.SIGKILL)  # then its orphaned workers, which nobody else would stop
     except ProcessLookupError:
         pass
+    deadline = time.time() + 10
+    while processes_with_marker(marker) and time.time() < deadline:
+        time.sleep(0.2)
+    assert processes_with_marker(marker) == [], "a killed run's workers outlived the test"
     assert not list(cache.glob("mlp/*/meta.json")) and not (tmp_path / "killed").exists()
 
     rerun = run(cache, tmp_path / "rerun", SLOW_MLP)
@@ -139,23 +145,3 @@ def test_hostile_but_valid_data_runs_end_to_end(tmp_path, sample_dir):
     output = submission(tmp_path / "out")
     assert np.isfinite(output.iloc[:, 1:].to_numpy()).all() and output.shape[1] == 20
     assert np.allclose(output.iloc[:, 1:].sum(axis=1), 1.0)
-
-
-def test_a_finished_run_leaves_no_process_behind(tmp_path):
-    """Its loky workers (two at once here) and their helpers end with the command, not minutes later."""
-    from testkit import processes_with_marker
-
-    marker = f"DACON_TEST_MARKER_{os.getpid()}_{time.time_ns()}"
-    extra = ["--stage", "lgbm", "--backend", "processes", "--jobs", "2"]  # the last --stage wins
-    done = subprocess.run(
-        [*command(tmp_path / "cache", tmp_path / "out"), *extra],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, marker: "1"},
-    )
-    assert done.returncode == 0, done.stderr
-    deadline = time.time() + 10
-    while processes_with_marker(marker) and time.time() < deadline:
-        time.sleep(0.2)
-    assert processes_with_marker(marker) == []

@@ -20,7 +20,8 @@ def a_row(run_id: str, score: float = 0.4) -> dict:
     )  # fmt: skip
 
 
-def append_many(path: str, writer: int, count: int) -> None:
+def append_many(path: str, writer: int, count: int, start) -> None:
+    start.wait()  # both writers begin at once
     for k in range(count):
         append_to_ledger(Path(path), a_row(f"w{writer}-{k}"))
 
@@ -28,7 +29,8 @@ def append_many(path: str, writer: int, count: int) -> None:
 def test_two_processes_appending_to_one_ledger_interleave_no_row(tmp_path):
     path = tmp_path / "ledger.csv"
     context = multiprocessing.get_context("spawn")
-    writers = [context.Process(target=append_many, args=(str(path), w, 150)) for w in range(2)]
+    start = context.Barrier(2)
+    writers = [context.Process(target=append_many, args=(str(path), w, 600, start)) for w in range(2)]
     for process in writers:
         process.start()
     for process in writers:
@@ -38,7 +40,7 @@ def test_two_processes_appending_to_one_ledger_interleave_no_row(tmp_path):
         rows = list(csv.reader(handle))
     assert rows[0] == list(LEDGER_COLUMNS) and rows.count(list(LEDGER_COLUMNS)) == 1
     assert all(len(row) == len(LEDGER_COLUMNS) for row in rows)
-    assert sorted(read_ledger(path)["run_id"]) == sorted(f"w{w}-{k}" for w in range(2) for k in range(150))
+    assert sorted(read_ledger(path)["run_id"]) == sorted(f"w{w}-{k}" for w in range(2) for k in range(600))
 
 
 @pytest.mark.parametrize(
