@@ -101,7 +101,10 @@ def check_numeric(frame: pd.DataFrame, columns: tuple[str, ...], file: str) -> p
         if not finite.all():
             position = int(np.flatnonzero(~finite)[0])
             raise DataError(
-                file, f"missing or infinite value: {values.iloc[position]!r}", column, line_of(position)
+                file,
+                f"missing or infinite value: {float(values.iloc[position])!r}",
+                column,
+                line_of(position),
             )
         out[column] = values.astype("float64")
     return out
@@ -116,8 +119,8 @@ def check_magnitudes(frame: pd.DataFrame, columns: tuple[str, ...], file: str) -
             position = int(np.flatnonzero(outside)[0])
             raise DataError(
                 file,
-                f"{frame[column].iloc[position]!r} is out of range (|value| <= {MAGNITUDE_LIMIT:g}: every "
-                "feature made of it stays finite in float32)",
+                f"{float(frame[column].iloc[position])!r} is out of range (|value| <= {MAGNITUDE_LIMIT:g}: "
+                "every feature made of it stays finite in float32)",
                 column,
                 line_of(position),
             )
