@@ -16,7 +16,7 @@ from pipeline.config import PRESETS, load_config
 from pipeline.data.sources import SampleSource
 from pipeline.engine.errors import UserError
 from pipeline.engine.files import write_folder
-from pipeline.engine.parallel import parallel_session, shutdown_local_workers
+from pipeline.engine.parallel import parallel_session
 from pipeline.engine.progress import set_quiet
 from pipeline.engine.redact import masked
 from pipeline.engine.runner import Runner, silent, stderr_log
@@ -195,11 +195,8 @@ def execute(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.set, args.preset)
     set_quiet(args.quiet)
     storage = config.tune.storage or default_storage_url(args.cache_dir)
-    try:
-        with parallel_session(config.parallel), study_storage(storage):
-            return execute_with(args, config)
-    finally:
-        shutdown_local_workers()
+    with parallel_session(config.parallel), study_storage(storage):
+        return execute_with(args, config)
 
 
 def execute_ablation(args: argparse.Namespace, config) -> int:

@@ -191,8 +191,8 @@ def parallel_session(cfg: ParallelConfig) -> Iterator[None]:
 
 
 def shutdown_local_workers() -> None:
-    """Stop loky's reusable worker processes (and their resource tracker's work) now, rather than
-    when their idle timeout ends: a finished command leaves no process behind."""
+    """Stop loky's reusable worker processes now, rather than when their idle timeout ends (a test
+    session's end). A command need not: its workers end when it does."""
     from joblib.externals.loky import reusable_executor
 
     executor = getattr(reusable_executor, "_executor", None)

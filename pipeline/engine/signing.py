@@ -40,7 +40,13 @@ def signing_key() -> bytes:
 @functools.lru_cache(maxsize=8)
 def _key_at(path: Path) -> bytes:
     if not path.exists():
-        create_key(path)
+        try:
+            create_key(path)
+        except OSError as error:
+            raise UserError(
+                f"{path}: cannot create the cache signing key ({error.strerror or error}); set {KEY_ENV} "
+                "to a file you can write"
+            ) from None
     try:
         text = path.read_text(encoding="ascii").strip()
     except (OSError, UnicodeDecodeError) as error:

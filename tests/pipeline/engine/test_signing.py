@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
 
 import joblib
@@ -122,3 +123,15 @@ def test_a_damaged_key_file_is_a_one_line_error(tmp_path, monkeypatch, text):
     with pytest.raises(UserError, match=f"{path}: not a cache signing key") as error:
         signing.signing_key()
     assert "\n" not in str(error.value)
+
+
+def test_a_key_that_cannot_be_created_is_a_one_line_error(tmp_path, monkeypatch):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    monkeypatch.setenv(signing.KEY_ENV, str(locked / "sub" / "cache.key"))
+    if os.access(locked, os.W_OK):  # root ignores the mode: make the parent a file instead
+        monkeypatch.setenv(signing.KEY_ENV, str(tmp_path / "a-file" / "cache.key"))
+        (tmp_path / "a-file").write_text("")
+    with pytest.raises(UserError, match="cannot create the cache signing key") as error:
+        signing.signing_key()
+    assert "\n" not in str(error.value) and signing.KEY_ENV in str(error.value)
