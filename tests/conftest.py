@@ -7,10 +7,11 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
-from testkit import TINY, descendants, is_resource_tracker, stop_processes
+from testkit import TINY, descendants, is_resource_tracker, parent_of, processes_with_marker, stop_processes
 
 from pipeline.config import load_config
 from pipeline.data.sources import SampleSource
@@ -18,6 +19,8 @@ from pipeline.engine.signing import KEY_ENV
 
 SESSION_KEY_FOLDER = Path(tempfile.mkdtemp(prefix="dacon-test-key-"))
 os.environ[KEY_ENV] = str(SESSION_KEY_FOLDER / "cache.key")  # subprocesses inherit it
+SESSION_MARKER = f"DACON_TEST_SESSION_{os.getpid()}_{time.time_ns()}"
+os.environ[SESSION_MARKER] = "1"  # so is this: it finds a killed run's orphans, whoever their parent is
 
 
 @pytest.fixture(autouse=True)
@@ -27,11 +30,13 @@ def in_temporary_folder(tmp_path, monkeypatch):
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """Stop the loky workers this session started, and any process a test left running."""
+    """Stop the loky workers this session started, and any process a test left running (a child, or an
+    orphan of a killed run that carries the session's marker); our own resource tracker ends with us."""
     from pipeline.engine.parallel import shutdown_local_workers
 
     shutdown_local_workers()
-    stop_processes([pid for pid in descendants(os.getpid()) if not is_resource_tracker(pid)])
+    left = set(descendants(os.getpid())) | set(processes_with_marker(SESSION_MARKER))
+    stop_processes([pid for pid in left if not (is_resource_tracker(pid) and parent_of(pid) == os.getpid())])
     shutil.rmtree(SESSION_KEY_FOLDER, ignore_errors=True)
 
 

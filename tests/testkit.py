@@ -158,6 +158,14 @@ def processes_with_marker(marker: str) -> list[int]:
     return [pid for pid in found if pid != os.getpid()]
 
 
+def parent_of(pid: int) -> int:
+    """The parent process id (0 when the process is gone)."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
 def is_resource_tracker(pid: int) -> bool:
     """loky's resource tracker: it stops by itself when its parent exits, after cleaning up."""
     try:
