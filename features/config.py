@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from features.families import FAMILY_NAMES
-from pipeline.engine.settings import setting
+from pipeline.engine.settings import SEED_RANGE, setting
 
 
 @dataclass(frozen=True)
@@ -43,5 +43,5 @@ class FeaturesConfig:
         "outlier_drop": "[0, 0.5)",
         "svd_components": "[0, 19]",
         "ica_components": "[0, 20]",
-        "seed": "[0, 2147483647]",
+        "seed": SEED_RANGE,
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.engine.settings import setting
+from pipeline.engine.settings import SEED_RANGE, setting
 
 EARLY_STOPPING = ("inner", "valid_fold", "none")
 SPACE = {
@@ -135,7 +135,7 @@ class MlpConfig:
         "label_smoothing": "[0, 1)",
         "oversample_min_count": "[0, inf)",
         "inner_share": "(0, 0.5]",
-        "seed": "[0, 2147483647]",
+        "seed": SEED_RANGE,
         "n_seeds": "[1, 100]",
         "num_threads": "[0, 1024]",
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from models.devices import DEVICES
-from pipeline.engine.settings import setting
+from pipeline.engine.settings import SEED_RANGE, setting
 
 EARLY_STOPPING = ("inner", "valid_fold", "none")
 SPACE = {
@@ -65,7 +65,7 @@ class XgbConfig:
         "early_stopping_rounds": "[1, inf)",
         "inner_share": "(0, 0.5]",
         "n_seeds": "[1, 100]",
-        "seed": "[0, 2147483647]",
+        "seed": SEED_RANGE,
         "num_threads": "[0, 1024]",
     }
 

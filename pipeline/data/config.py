@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.engine.settings import setting
+from pipeline.engine.settings import SEED_RANGE, setting
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class SampleConfig:
     RANGES = {
         "n_train": "[200, 10000000]",
         "n_test": "[1, 10000000]",
-        "seed": "[0, 2147483647]",
+        "seed": SEED_RANGE,
         "min_rows_per_class": "[2, 1000]",
         "confusion": "[0, 0.5]",
         "outlier_share": "[0, 0.5]",

@@ -36,6 +36,8 @@ def setting(default: Any, doc: str = "", choices: tuple | None = None, **kwargs)
     return field(default=default, metadata=metadata, **kwargs)
 
 
+SEED_RANGE = "[0, 2147483647]"
+"""Every seed's range: what numpy, LightGBM, XGBoost and CatBoost all take."""
 BOUNDS = re.compile(r"^([\[(])\s*([^,\s]+)\s*,\s*([^,\s]+)\s*([\])])$")
 
 
@@ -97,16 +99,6 @@ def check_section_ranges(name: str, section: Any) -> None:
     """Every field of a section with declared ``RANGES`` (``{field: "[low, high)"}``) inside them."""
     for key, bounds in getattr(type(section), "RANGES", {}).items():
         check_in_range(f"{name}.{key}", getattr(section, key), bounds)
-
-
-def check_ranges(section: str, values: Any, checks: dict[str, bool], allowed: str = "") -> None:
-    """A config error naming the first key of ``values`` whose check (one across several fields) is
-    False, with what is allowed."""
-    for key, ok in checks.items():
-        if not ok:
-            raise ConfigError(
-                f"config: {section}.{key} = {getattr(values, key)!r} is out of range; {allowed}"
-            )
 
 
 def section_fingerprint(section: Any) -> str:

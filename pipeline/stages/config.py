@@ -12,7 +12,7 @@ from typing import Any
 
 from models import registry
 from pipeline.engine.errors import ConfigError
-from pipeline.engine.settings import SPACE_KEYS, check_in_range, setting
+from pipeline.engine.settings import SEED_RANGE, SPACE_KEYS, check_in_range, setting
 
 
 def check_names(key: str, names: tuple[str, ...], valid: tuple[str, ...]) -> None:
@@ -32,7 +32,7 @@ class ImportanceConfig:
     n_iter: int = setting(2, "shuffles per feature and fold")
     seed: int = setting(0)
 
-    RANGES = {"max_rows": "[1, inf)", "n_iter": "[1, 100]", "seed": "[0, 2147483647]"}
+    RANGES = {"max_rows": "[1, inf)", "n_iter": "[1, 100]", "seed": SEED_RANGE}
 
     def __post_init__(self) -> None:
         check_names("importance.model", (self.model,), registry.family_names())
@@ -133,7 +133,7 @@ class TuneConfig:
     RANGES = {
         "n_trials": "[1, 100000]",
         "timeout": "[0, inf)",
-        "seed": "[0, 2147483647]",
+        "seed": SEED_RANGE,
         "pruner_startup_trials": "[0, 100000]",
     }
 

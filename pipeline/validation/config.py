@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.engine.settings import setting
+from pipeline.engine.settings import SEED_RANGE, setting
 
 MAX_HOLDOUT_SHARE = 0.5
 
@@ -15,7 +15,7 @@ class FoldsConfig:
 
     n_splits: int = setting(5)
     seed: int = setting(42)
-    RANGES = {"n_splits": "[2, 50]", "seed": "[0, 2147483647]"}
+    RANGES = {"n_splits": "[2, 50]", "seed": SEED_RANGE}
 
     group_duplicates: bool = setting(
         True,
@@ -35,4 +35,4 @@ class HoldoutConfig:
     )
     seed: int = setting(0)
 
-    RANGES = {"share": f"[0, {MAX_HOLDOUT_SHARE}]", "seed": "[0, 2147483647]"}
+    RANGES = {"share": f"[0, {MAX_HOLDOUT_SHARE}]", "seed": SEED_RANGE}
